@@ -1,0 +1,79 @@
+"""Checkpoints: one small class over Orbax's CheckpointManager.
+
+Each step directory holds three items: `state` (the TrainState, restored
+into an abstract state that carries the current mesh's shardings, so a run
+can resume on another device count), `data` (the Grain iterator's JSON state,
+for an exact resume) and `meta` (what the weights mean: process, noise,
+model config). Orbax writes to a temporary directory and renames it when
+complete, so a run killed mid-save never leaves a step that looks finished.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointMismatchError(RuntimeError):
+  """A checkpoint was written for a different model or process."""
+
+
+class Checkpointer:
+  """Saves and restores (state, data iterator state, meta) by step."""
+
+  def __init__(self, directory: str, max_to_keep: int = 3, async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save)
+    self._manager = ocp.CheckpointManager(
+        self.directory, options=options, item_names=("state", "data", "meta"))
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state, data_state: dict, meta: dict) -> None:
+    self._manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        data=ocp.args.JsonSave(data_state),
+        meta=ocp.args.JsonSave(meta)), force=True)
+
+  def read_meta(self, step: int) -> dict:
+    return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+  def restore(self, abstract_state, step: int | None = None,
+              expected_meta: dict | None = None) -> tuple[Any, dict, dict]:
+    """(state, data_state, meta) at `step` (default: the latest).
+
+    abstract_state: a pytree of jax.ShapeDtypeStruct with shardings.
+    expected_meta: keys that must match the saved meta (else a clear error).
+    """
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    meta = self.read_meta(step)
+    for k, v in (expected_meta or {}).items():
+      if meta.get(k) != v:
+        raise CheckpointMismatchError(
+            f"checkpoint {self.directory}/{step} was written with {k}={meta.get(k)!r}, "
+            f"but this config has {k}={v!r}; use a fresh --workdir or the matching config")
+    items = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state),
+        data=ocp.args.JsonRestore()))
+    return items["state"], items["data"], meta
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+
+def abstract_like(tree, sharding) -> Any:
+  """ShapeDtypeStructs of `tree` (arrays or ShapeDtypeStructs) placed with `sharding`."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)

@@ -1,0 +1,62 @@
+"""Config checks that must fail fast: before any data is read or anything compiles.
+
+Unknown fields and wrong types are already rejected by ml_collections (the
+config is locked when loaded); this adds the checks that need context.
+"""
+from __future__ import annotations
+
+import json
+
+import ml_collections
+
+from bluediff.data.sources import dataset_spec
+from bluediff.models import MODELS
+from bluediff.noise import NOISES
+from bluediff.processes import PROCESSES
+
+
+class ConfigError(ValueError):
+  """A config that cannot run, with one line saying why."""
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Raises ConfigError for a config that cannot run on `num_devices` devices."""
+  def need(ok, msg):
+    if not ok:
+      raise ConfigError(msg)
+
+  need(config.process.name in PROCESSES,
+       f"config.process.name={config.process.name!r} is unknown; choose one of {sorted(PROCESSES)}")
+  need(config.noise.kind in NOISES,
+       f"config.noise.kind={config.noise.kind!r} is unknown; choose one of {sorted(NOISES)}")
+  need(config.model.name in MODELS,
+       f"config.model.name={config.model.name!r} is unknown; choose one of {sorted(MODELS)}")
+  try:
+    dataset_spec(config.data.dataset)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  t = config.training
+  for name in ("batch_size", "num_steps", "log_every", "checkpoint_every"):
+    need(t[name] > 0, f"config.training.{name} must be positive (got {t[name]})")
+  for name, b in (("training.batch_size", t.batch_size),
+                  ("sampling.batch_size", config.sampling.batch_size)):
+    need(b % num_devices == 0,
+         f"config.{name}={b} does not divide over the {num_devices} devices of the mesh; "
+         f"use a multiple of {num_devices}")
+  size = config.data.image_size
+  levels = len(config.model.channel_mult)
+  need(size % (2 ** (levels - 1)) == 0,
+       f"config.data.image_size={size} must be divisible by 2**(len(model.channel_mult)-1)"
+       f"={2 ** (levels - 1)}")
+  need(config.sampling.num_steps > 0, "config.sampling.num_steps must be positive")
+
+
+def model_signature(config) -> dict:
+  """What a checkpoint's weights depend on; a restore with another one is refused."""
+  return {
+      "process": config.process.name,
+      "noise": config.noise.to_dict(),
+      "model": json.loads(config.model.to_json()),
+      "image_size": config.data.image_size,
+      "dataset": config.data.dataset,
+  }

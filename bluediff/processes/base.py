@@ -1,0 +1,60 @@
+"""The process interface every method implements.
+
+A process owns everything that differs between methods: how a clean batch is
+corrupted, what the network is trained to predict (and with what loss), and
+how samples are drawn. The training loop only ever calls `loss` and `sample`,
+so it never branches on the method.
+
+`net(x, t) -> y` is the network with its parameters (and dropout key) bound:
+x [B, H, W, C_in], t [B] float in the process's own time units.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+
+Net = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+class Process(abc.ABC):
+  """Base class: subclasses define `loss`, `samplers` and `output_channels`."""
+
+  #: names accepted by `sample(method=...)`.
+  samplers: tuple[str, ...] = ()
+
+  def output_channels(self, data_channels: int) -> int:
+    """Channels the network must predict for data with `data_channels`."""
+    return data_channels
+
+  def input_channels(self, data_channels: int) -> int:
+    """Channels the network receives (more when conditioned on an image)."""
+    return data_channels
+
+  @abc.abstractmethod
+  def loss(self, net: Net, x0: jax.Array, key: jax.Array) -> tuple[jax.Array, Mapping[str, jax.Array]]:
+    """Scalar training loss (mean over the GLOBAL batch) and extra metrics.
+
+    x0: [B, H, W, C] in [-1, 1].
+    """
+
+  @abc.abstractmethod
+  def sample(self, net: Net, key: jax.Array, shape, *, method: str, num_steps: int) -> jax.Array:
+    """Draws samples [B, H, W, C] (shape) in data space, roughly [-1, 1]."""
+
+  def check_sampler(self, method: str) -> None:
+    if method not in self.samplers:
+      raise ValueError(f"sampler {method!r} is unknown for process {type(self).__name__}; "
+                       f"choose one of {list(self.samplers)}")
+
+
+def per_example(t: jax.Array, ndim: int = 4) -> jax.Array:
+  """[B] -> [B, 1, 1, 1] for broadcasting a per-example scalar over an image."""
+  return t.reshape(t.shape + (1,) * (ndim - t.ndim))
+
+
+def mean_squared(x: jax.Array) -> jax.Array:
+  """Mean over every element (pixels and the global batch)."""
+  return jnp.mean(jnp.square(x))

@@ -1,0 +1,13 @@
+"""The train state: one pytree, replicated over the mesh and checkpointed whole."""
+from typing import Any
+
+import flax.struct
+import jax
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array       # int32 scalar: optimizer updates done
+  params: Any           # network parameters (float32)
+  opt_state: Any        # optax state
+  ema_params: Any       # exponential moving average of params (sampling weights)

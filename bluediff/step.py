@@ -1,0 +1,93 @@
+"""Pure builders of the jitted functions the loop calls: init, train step, sampler.
+
+Everything method-specific comes in through `process` (loss and sampler), so
+these are the same for every method. Randomness: one base key; step s uses
+fold_in(base, s), and every random array is drawn at the GLOBAL batch shape
+inside jit, so its values do not depend on the device count.
+"""
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from bluediff import sharding
+from bluediff.processes import Process
+from bluediff.state import TrainState
+
+
+def make_optimizer(optim_config) -> optax.GradientTransformation:
+  """AdamW with global-norm clipping and a linear warmup to a constant lr."""
+  oc = optim_config
+  lr = oc.lr if oc.warmup_steps <= 0 else optax.linear_schedule(0.0, oc.lr, oc.warmup_steps)
+  parts = [optax.clip_by_global_norm(oc.grad_clip)] if oc.grad_clip > 0 else []
+  parts.append(optax.adamw(lr, b1=oc.b1, b2=oc.b2, weight_decay=oc.weight_decay))
+  return optax.chain(*parts)
+
+
+def init_state(model: nn.Module, optimizer, key: jax.Array, image_shape) -> TrainState:
+  """A fresh state. image_shape: [B, H, W, C_in] of the network input."""
+  x = jnp.zeros(image_shape, jnp.float32)
+  t = jnp.zeros(image_shape[:1], jnp.float32)
+  params = model.init({"params": key}, x, t)["params"]
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    opt_state=optimizer.init(params), ema_params=params)
+
+
+def ema_update(ema, params, step, decay: float):
+  """EMA with the usual warm-up: decay_s = min(decay, (1 + s) / (10 + s))."""
+  d = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+  return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
+
+
+def make_train_step(model: nn.Module, process: Process, optimizer, ema_decay: float):
+  """(state, images [B,H,W,C], base_key) -> (state, metrics). Pure; jit it."""
+
+  def train_step(state: TrainState, images: jax.Array, base_key: jax.Array):
+    key = jax.random.fold_in(base_key, state.step)
+    k_process, k_dropout = jax.random.split(key)
+
+    def loss_fn(params):
+      net = lambda x, t: model.apply({"params": params}, x, t, train=True,
+                                     rngs={"dropout": k_dropout})
+      return process.loss(net, images, k_process)
+
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema = (ema_update(state.ema_params, params, state.step, ema_decay)
+           if ema_decay > 0 else params)
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+    new_state = state.replace(step=state.step + 1, params=params,
+                              opt_state=opt_state, ema_params=ema)
+    return new_state, metrics
+
+  return train_step
+
+
+def jit_train_step(train_step, mesh, state_sharding):
+  """The train step jitted over the mesh: batch on 'data', state donated."""
+  repl = sharding.replicated(mesh)
+  return jax.jit(train_step,
+                 in_shardings=(state_sharding, sharding.batch_sharding(mesh), repl),
+                 out_shardings=(state_sharding, repl),
+                 donate_argnums=(0,))
+
+
+def make_sampler(model: nn.Module, process: Process, mesh, shape, *, method: str,
+                 num_steps: int):
+  """jitted (params, key) -> images [shape] sharded over the mesh's 'data' axis."""
+  process.check_sampler(method)
+  batch_sh = sharding.batch_sharding(mesh)
+
+  def sample(params, key):
+    def net(x, t):
+      x = jax.lax.with_sharding_constraint(x, batch_sh)
+      return model.apply({"params": params}, x, t)
+    return process.sample(net, key, shape, method=method, num_steps=num_steps)
+
+  repl = sharding.replicated(mesh)
+  return jax.jit(sample, in_shardings=(repl, repl), out_shardings=batch_sh)

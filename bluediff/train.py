@@ -1,0 +1,180 @@
+"""The generic training loop: every method runs through `train`.
+
+Resume order: build mesh -> check config and data -> build process, model,
+optimizer -> restore (state, data iterator) from the latest checkpoint if the
+workdir has one, else init -> loop: batch -> jitted step -> log / checkpoint /
+sample grid -> final checkpoint and grid -> wait for async saves.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from bluediff import sharding, step as step_lib
+from bluediff.checkpoint import Checkpointer, abstract_like
+from bluediff.config import model_signature, validate
+from bluediff.data import pipeline
+from bluediff.data.sources import check_prepared, dataset_spec
+from bluediff.images import save_grid
+from bluediff.models import build_model
+from bluediff.processes import Process, build_process
+
+
+@dataclasses.dataclass
+class Experiment:
+  """Everything built from a config that the modes share."""
+  config: ml_collections.ConfigDict
+  mesh: jax.sharding.Mesh
+  process: Process
+  model: object
+  optimizer: object
+  image_shape: tuple[int, int, int]        # data [H, W, C]
+  state_sharding: object
+
+  @property
+  def is_chief(self) -> bool:
+    return jax.process_index() == 0
+
+  def abstract_state(self):
+    b = self.mesh.devices.size
+    shape = (b, *self.image_shape[:2], self.process.input_channels(self.image_shape[2]))
+    init = lambda k: step_lib.init_state(self.model, self.optimizer, k, shape)
+    abstract = jax.eval_shape(init, jax.random.key(0))
+    return abstract_like(abstract, self.state_sharding), init
+
+  def init_state(self, seed: int):
+    _, init = self.abstract_state()
+    return jax.jit(init, out_shardings=self.state_sharding)(jax.random.key(seed))
+
+  def sampler(self, num: int, method: str | None = None, num_steps: int | None = None):
+    """jitted (params, key) -> [num, H, W, C] images."""
+    sc = self.config.sampling
+    return step_lib.make_sampler(self.model, self.process, self.mesh, (num, *self.image_shape),
+                                 method=method or sc.method, num_steps=num_steps or sc.num_steps)
+
+
+def build_experiment(config) -> Experiment:
+  """Checks the config (no compilation, no data read) and builds the parts."""
+  mesh = sharding.make_mesh(config.mesh)
+  validate(config, mesh.devices.size)
+  spec = dataset_spec(config.data.dataset)
+  process = build_process(config)
+  image_shape = (config.data.image_size, config.data.image_size, spec.channels)
+  process.check_sampler(config.sampling.method)
+  model = build_model(config.model, process.output_channels(spec.channels))
+  optimizer = step_lib.make_optimizer(config.optim)
+  return Experiment(config, mesh, process, model, optimizer, image_shape,
+                    sharding.replicated(mesh))
+
+
+def restore_or_init(exp: Experiment, ckpt: Checkpointer, step: int | None = None):
+  """(state, data iterator state or None, restored step or None)."""
+  latest = ckpt.latest_step() if step is None else step
+  if latest is None:
+    return exp.init_state(exp.config.seed), None, None
+  abstract, _ = exp.abstract_state()
+  state, data_state, _ = ckpt.restore(abstract, latest, expected_meta=model_signature(exp.config))
+  return state, data_state, latest
+
+
+class MetricWriter:
+  """TensorBoard event files plus a JSON-lines log; a no-op off the chief process."""
+
+  def __init__(self, workdir: str, enabled: bool):
+    self.enabled = enabled
+    if enabled:
+      from tensorboardX import SummaryWriter
+      self._tb = SummaryWriter(os.path.join(workdir, "tb"))
+      self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+
+  def write(self, step: int, metrics: dict) -> None:
+    if not self.enabled:
+      return
+    for k, v in metrics.items():
+      self._tb.add_scalar(k, v, step)
+    self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
+    self._jsonl.flush()
+
+  def close(self) -> None:
+    if self.enabled:
+      self._tb.close()
+      self._jsonl.close()
+
+
+def write_sample_grid(exp: Experiment, params, path: str, seed: int) -> str | None:
+  """Samples `training.grid_size` images with the configured sampler, saves a PNG."""
+  n = exp.config.training.grid_size
+  n = -(-n // exp.mesh.devices.size) * exp.mesh.devices.size
+  images = sharding.to_host(exp.sampler(n)(params, jax.random.key(seed)))
+  return save_grid(images, path) if exp.is_chief else None
+
+
+def train(config, workdir: str) -> dict:
+  """Trains (resuming from `workdir` if it holds checkpoints). Returns the last metrics."""
+  exp = build_experiment(config)
+  tc = config.training
+  check_prepared(config.data.dataset, config.data.data_dir)
+  os.makedirs(workdir, exist_ok=True)
+  if exp.is_chief:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=tc.max_to_keep)
+  state, data_state, restored = restore_or_init(exp, ckpt)
+  start = restored or 0
+  data_iter = pipeline.train_iterator(config.data, tc.batch_size, config.seed,
+                                      jax.process_index(), jax.process_count())
+  if data_state is not None:
+    data_iter.set_state(data_state)
+  if restored is not None:
+    print(f"resumed from {ckpt.directory}/{restored}")
+
+  train_step = step_lib.jit_train_step(
+      step_lib.make_train_step(exp.model, exp.process, exp.optimizer, config.optim.ema_decay),
+      exp.mesh, exp.state_sharding)
+  base_key = jax.device_put(jax.random.key(config.seed), sharding.replicated(exp.mesh))
+  writer = MetricWriter(workdir, exp.is_chief)
+  meta = model_signature(config)
+
+  metrics, last = {}, {}
+  t0, last_log_step = time.perf_counter(), start
+  bar = tqdm(total=tc.num_steps, initial=start, desc="train", disable=not exp.is_chief,
+             dynamic_ncols=True)
+  for step in range(start, tc.num_steps):
+    batch = sharding.host_to_global(next(data_iter)["image"], exp.mesh)
+    state, metrics = train_step(state, batch, base_key)
+    done = step + 1
+    bar.update(1)
+    if done % tc.log_every == 0 or done == tc.num_steps:
+      elapsed = time.perf_counter() - t0
+      last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      last["steps_per_sec"] = (done - last_log_step) / elapsed
+      last["images_per_sec"] = last["steps_per_sec"] * tc.batch_size
+      if not np.isfinite(last["loss"]):
+        raise FloatingPointError(f"loss is {last['loss']} at step {done}; last good "
+                                 f"checkpoint: {ckpt.latest_step()}")
+      writer.write(done, last)
+      bar.set_postfix(loss=f"{last['loss']:.4f}", img_s=f"{last['images_per_sec']:.0f}")
+      t0, last_log_step = time.perf_counter(), done
+    if done % tc.checkpoint_every == 0 or done == tc.num_steps:
+      ckpt.save(done, state, data_iter.get_state(), meta)
+    if tc.sample_every and done % tc.sample_every == 0 and done != tc.num_steps:
+      write_sample_grid(exp, state.ema_params, os.path.join(workdir, f"samples_{done:07d}.png"),
+                        config.seed)
+  bar.close()
+  if start < tc.num_steps or not os.path.exists(os.path.join(workdir, "samples.png")):
+    path = write_sample_grid(exp, state.ema_params, os.path.join(workdir, "samples.png"),
+                             config.seed)
+    if path:
+      print(f"sample grid: {path}")
+  ckpt.close()
+  writer.close()
+  return last

@@ -1,0 +1,85 @@
+"""Every config field bluediff knows, with documented defaults.
+
+Experiment files import `get_config()` from here and override a few fields.
+Any field can be overridden on the command line, e.g.
+`--config.optim.lr=3e-4`; an unknown field is an error (the config is locked).
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  # --- data: host-local numpy batches read through TFDS data sources + Grain.
+  c.data = d = ml_collections.ConfigDict()
+  d.dataset = "digits"        # a name in bluediff.data.DATASETS
+  d.data_dir = ""             # TFDS data dir; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
+  d.image_size = 16           # images are resized (square) to this on load
+  d.train_split = "train"
+  d.eval_split = "test"
+  d.random_flip = False       # horizontal flips (never for digits)
+  d.num_threads = 4           # Grain read threads per host
+  d.prefetch = 8              # Grain prefetch buffer, in batches
+
+  # --- model: a DDPM/ADM-style UNet.
+  c.model = m = ml_collections.ConfigDict()
+  m.name = "unet"
+  m.channels = 64             # base width
+  m.channel_mult = (1, 2, 2)  # one entry per resolution level
+  m.num_res_blocks = 2
+  m.attn_resolutions = (8,)   # spatial sizes (px) that get self-attention
+  m.num_heads = 1
+  m.dropout = 0.0
+  m.norm_groups = 32          # GroupNorm groups (clipped to divide the width)
+  m.in_channels = -1          # -1: derived from the process (data + conditioning)
+  m.out_channels = -1         # -1: derived from the process (e.g. two heads)
+  m.dtype = "float32"         # compute dtype; parameters stay float32
+
+  # --- process: the diffusion / degradation process (bluediff.processes).
+  c.process = p = ml_collections.ConfigDict()
+  p.name = "iadb"
+  p.time_scale = 1.0          # the network sees t * time_scale (IADB: raw alpha)
+
+  # --- noise: what the process corrupts with (bluediff.noise).
+  c.noise = n = ml_collections.ConfigDict()
+  n.kind = "white"
+
+  # --- optim: AdamW with global-norm clipping and linear warmup.
+  c.optim = o = ml_collections.ConfigDict()
+  o.lr = 1e-4
+  o.warmup_steps = 0
+  o.weight_decay = 0.0
+  o.b1 = 0.9
+  o.b2 = 0.999
+  o.grad_clip = 1.0           # 0 disables clipping
+  o.ema_decay = 0.999         # 0 disables EMA (ema_params == params)
+
+  # --- training loop.
+  c.training = t = ml_collections.ConfigDict()
+  t.batch_size = 128          # GLOBAL batch, split over all devices of all hosts
+  t.num_steps = 10_000
+  t.log_every = 50
+  t.checkpoint_every = 1000
+  t.max_to_keep = 3
+  t.sample_every = 0          # 0: a sample grid only at the end
+  t.grid_size = 64            # images in a sample grid
+
+  # --- sampling (mode=sample and the sample grids).
+  c.sampling = s = ml_collections.ConfigDict()
+  s.method = "euler"          # a sampler of the process: euler | heun | ...
+  s.num_steps = 128
+  s.num_samples = 1000
+  s.batch_size = 500
+  s.use_ema = True
+
+  # --- evaluation protocol (mode=evaluate); fixed here and printed.
+  c.eval = e = ml_collections.ConfigDict()
+  e.metrics = ("digits",)
+  e.num_samples = 1000
+  e.seed = 1234
+
+  # --- device mesh: one "data" axis over every device (-1 = all).
+  c.mesh = me = ml_collections.ConfigDict()
+  me.data = -1
+  return c

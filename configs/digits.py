@@ -1,0 +1,33 @@
+"""The embedded default: IADB with white noise on scikit-learn digits (16x16).
+
+Data ships inside scikit-learn, so this trains anywhere with no download:
+
+  python -m bluediff.main --config=configs/digits.py --workdir=runs/digits
+  python -m bluediff.main --config=configs/digits.py --workdir=runs/digits --mode=evaluate
+"""
+from configs import base
+
+
+def get_config():
+  c = base.get_config()
+  c.data.dataset = "digits"
+  c.data.image_size = 16
+  c.model.channels = 32
+  c.model.channel_mult = (1, 2, 2)
+  c.model.num_res_blocks = 1
+  c.model.attn_resolutions = (4,)
+  c.model.norm_groups = 8
+  c.process.name = "iadb"
+  c.noise.kind = "white"
+  c.optim.lr = 2e-3
+  c.optim.warmup_steps = 200
+  c.optim.ema_decay = 0.999
+  c.training.batch_size = 128
+  c.training.num_steps = 4000
+  c.training.checkpoint_every = 500
+  c.training.log_every = 100
+  c.sampling.method = "euler"
+  c.sampling.num_steps = 64
+  c.sampling.batch_size = 500
+  c.eval.metrics = ("digits",)
+  return c

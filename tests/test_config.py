@@ -1,0 +1,68 @@
+"""Config loading, overrides and the fail-fast checks."""
+import subprocess
+import sys
+import time
+
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from bluediff.config import ConfigError, validate
+
+
+def parse(argv):
+  fv = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, flag_values=fv, sys_argv=["prog"] + argv)
+  fv(["prog"] + argv)
+  return fv.config
+
+
+def test_overrides_reach_nested_fields():
+  c = parse(["--config=configs/digits.py", "--config.optim.lr=0.5",
+             "--config.model.channel_mult=(1,2)", "--config.training.num_steps=7"])
+  assert c.optim.lr == 0.5 and tuple(c.model.channel_mult) == (1, 2)
+  assert c.training.num_steps == 7
+
+
+def test_unknown_field_and_wrong_type_are_rejected():
+  with pytest.raises(Exception, match="no_such_field"):
+    parse(["--config=configs/digits.py", "--config.training.no_such_field=1"])
+  with pytest.raises(Exception):
+    parse(["--config=configs/digits.py", "--config.training.num_steps=many"])
+
+
+def test_every_experiment_config_validates():
+  from configs import cifar_iadb, digits
+  for mod in (digits, cifar_iadb):
+    validate(mod.get_config(), num_devices=1)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("training.batch_size", 6, "does not divide over the 4 devices"),
+    ("process.name", "nope", "process.name"),
+    ("noise.kind", "pink", "noise.kind"),
+    ("data.image_size", 15, "image_size"),
+])
+def test_bad_values_are_rejected(tiny_config, field, value, match):
+  c = tiny_config()
+  section, name = field.split(".")
+  c[section][name] = value
+  with pytest.raises(ConfigError, match=match):
+    validate(c, num_devices=4)
+
+
+@pytest.mark.parametrize("override,match", [
+    ("--config.training.no_such_field=1", "no_such_field"),
+    ("--config.training.batch_size=6", "does not divide over the 4 devices"),
+])
+def test_cli_fails_before_compiling_with_one_line(override, match, subprocess_env, tmp_path):
+  t = time.time()
+  r = subprocess.run([sys.executable, "-m", "bluediff.main", "--config=tests/tiny_config.py",
+                      f"--workdir={tmp_path}", override],
+                     capture_output=True, text=True, env=subprocess_env, timeout=120)
+  assert r.returncode != 0
+  lines = [l for l in r.stderr.splitlines() if match in l]
+  assert lines, r.stderr[-2000:]
+  assert "Traceback" not in r.stderr
+  assert not (tmp_path / "checkpoints").exists()
+  assert time.time() - t < 60
