@@ -26,7 +26,8 @@ class Checkpointer:
   def __init__(self, directory: str, max_to_keep: int = 3, async_save: bool = True):
     self.directory = os.path.abspath(directory)
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save)
+        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save,
+        cleanup_tmp_directories=True)   # leftovers of a save that was killed
     self._manager = ocp.CheckpointManager(
         self.directory, options=options, item_names=("state", "data", "meta"))
 
