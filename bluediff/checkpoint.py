@@ -23,11 +23,15 @@ class CheckpointMismatchError(RuntimeError):
 class Checkpointer:
   """Saves and restores (state, data iterator state, meta) by step."""
 
-  def __init__(self, directory: str, max_to_keep: int = 3, async_save: bool = True):
+  def __init__(self, directory: str, max_to_keep: int = 3, async_save: bool = True,
+               read_only: bool = False):
     self.directory = os.path.abspath(directory)
+    if read_only and not os.path.isdir(self.directory):
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save,
-        cleanup_tmp_directories=True)   # leftovers of a save that was killed
+        max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
+        enable_async_checkpointing=async_save,
+        cleanup_tmp_directories=not read_only)   # leftovers of a save that was killed
     self._manager = ocp.CheckpointManager(
         self.directory, options=options, item_names=("state", "data", "meta"))
 
@@ -73,6 +77,12 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+  def __enter__(self) -> "Checkpointer":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()   # also on errors: Orbax's background threads must not outlive us
 
 
 def abstract_like(tree, sharding) -> Any:

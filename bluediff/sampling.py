@@ -16,12 +16,15 @@ from bluediff.train import Experiment, build_experiment, restore_or_init
 
 def load_params(exp: Experiment, workdir: str, step: int | None = None, use_ema: bool = True):
   """Sampling weights from the run's latest (or given) checkpoint."""
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"))
-  if ckpt.latest_step() is None:
-    raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: train first "
-                            f"(python -m bluediff.main --mode=train --workdir={workdir} ...)")
-  state, _, restored = restore_or_init(exp, ckpt, step)
-  ckpt.close()
+  hint = f"train first (python -m bluediff.main --mode=train --workdir={workdir} ...)"
+  try:
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f"{e}: {hint}") from None
+  with ckpt:
+    if ckpt.latest_step() is None:
+      raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: {hint}")
+    state, _, restored = restore_or_init(exp, ckpt, step)
   return (state.ema_params if use_ema else state.params), restored
 
 

@@ -127,7 +127,13 @@ def train(config, workdir: str) -> dict:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
 
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=tc.max_to_keep)
+  with Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=tc.max_to_keep) as ckpt:
+    return _train_loop(exp, ckpt, workdir)
+
+
+def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
+  """The loop proper; `ckpt` is closed by the caller, even on errors."""
+  config, tc = exp.config, exp.config.training
   state, data_state, restored = restore_or_init(exp, ckpt)
   start = restored or 0
   data_iter = pipeline.train_iterator(config.data, tc.batch_size, config.seed,
@@ -175,6 +181,6 @@ def train(config, workdir: str) -> dict:
                              config.seed)
     if path:
       print(f"sample grid: {path}")
-  ckpt.close()
   writer.close()
+  ckpt.wait()
   return last
