@@ -44,3 +44,14 @@ def test_white_noise_spectrum_is_flat_and_blur_falls():
   _, pb = radial_power_spectrum(blurred)
   assert np.all(np.diff(pb[:12]) < 0)          # strictly falling with frequency
   assert pb[-1] < 1e-3 * pb[0]
+
+
+def test_plot_spectra_writes_a_png(tmp_path):
+  from bluediff.evaluate.spectra import plot_spectra
+  rng = np.random.default_rng(0)
+  path = plot_spectra({"white": rng.normal(size=(8, 16, 16, 1)),
+                       "blurred": ndimage.gaussian_filter(rng.normal(size=(8, 16, 16, 1)),
+                                                          sigma=(0, 1, 1, 0))},
+                      str(tmp_path / "spectra.png"))
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
