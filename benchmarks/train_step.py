@@ -65,8 +65,8 @@ def main(_):
 
   print(f"\nconfig: {config.data.dataset} {h}x{w}x{c}, batch {b}, {n_params/1e6:.2f}M params, "
         f"{jax.device_count()} x {jax.devices()[0].platform}")
-  print(f"| what | ms/step | images/s | GFLOP/s |")
-  print(f"|---|---|---|---|")
+  print("| what | ms/step | images/s | GFLOP/s |")
+  print("|---|---|---|---|")
   print(f"| UNet fwd+bwd+AdamW | {t_unet*1e3:.1f} | {b/t_unet:.1f} | |")
   print(f"| full bluediff step | {t_full*1e3:.1f} | {b/t_full:.1f} | {flops/t_full/1e9:.1f} |")
   print(f"| overhead outside the UNet | {(t_full-t_unet)*1e3:.1f} | {100*(t_full-t_unet)/t_full:.1f} % | |")

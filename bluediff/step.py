@@ -7,7 +7,6 @@ inside jit, so its values do not depend on the device count.
 """
 from __future__ import annotations
 
-import functools
 
 import flax.linen as nn
 import jax

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 
 def run_main(args, env, timeout=600):
@@ -62,7 +61,7 @@ def test_sigkill_then_rerun_resumes_and_finishes(subprocess_env, tmp_path):
   assert done and done[-1] < 200, done
   r = run_main([f"--workdir={tmp_path}", "--config.training.num_steps=200",
                 "--config.training.checkpoint_every=10"], subprocess_env)
-  assert f"resumed from" in r.stdout
+  assert "resumed from" in r.stdout
   resumed_at = int(r.stdout.split("resumed from")[1].split()[0].rsplit("/", 1)[1])
   assert resumed_at >= done[-1]
   assert (ckpts / "200").is_dir()

@@ -14,7 +14,6 @@ Build or rebuild the weights: `python -m bluediff.evaluate.digits_judge --image_
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 

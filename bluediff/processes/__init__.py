@@ -3,6 +3,8 @@ from bluediff.noise import build_noise
 from bluediff.processes.base import Net, Process
 from bluediff.processes.iadb import IADB
 
+__all__ = ["IADB", "Net", "PROCESSES", "Process", "build_process"]
+
 PROCESSES = {"iadb": IADB}
 
 
