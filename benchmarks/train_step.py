@@ -15,7 +15,7 @@ import optax
 from absl import app
 from ml_collections import config_flags
 
-from bluediff import sharding, step as step_lib
+from bluediff import sharding
 from bluediff.train import build_experiment
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/digits.py")
@@ -50,9 +50,7 @@ def main(_):
     return state.replace(params=optax.apply_updates(state.params, upd), opt_state=opt), loss
 
   unet_step = jax.jit(unet_only, donate_argnums=0)
-  full_step = step_lib.jit_train_step(
-      step_lib.make_train_step(exp.model, exp.process, exp.optimizer, config.optim.ema_decay),
-      exp.mesh, exp.state_sharding)
+  full_step = exp.train_step()
   key = jax.device_put(jax.random.key(0), sharding.replicated(exp.mesh))
   flops = full_step.lower(exp.init_state(0), images, key).compile().cost_analysis()
   flops = flops.get("flops", float("nan")) if isinstance(flops, dict) else float("nan")

@@ -10,7 +10,7 @@ import time
 
 import jax
 
-from bluediff import sharding, step as step_lib
+from bluediff import sharding
 from bluediff.train import build_experiment
 from configs import digits
 
@@ -25,9 +25,7 @@ def time_variant(spec: str, iters: int = 8) -> tuple[float, float]:
   exp = build_experiment(c)
   state = exp.init_state(0)
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
-  fn = step_lib.jit_train_step(
-      step_lib.make_train_step(exp.model, exp.process, exp.optimizer, c.optim.ema_decay),
-      exp.mesh, exp.state_sharding)
+  fn = exp.train_step()
   x = sharding.host_to_global(
       jax.random.normal(jax.random.key(0), (int(batch), int(size), int(size), 1)), exp.mesh)
   key = jax.random.key(0)

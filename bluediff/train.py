@@ -53,6 +53,12 @@ class Experiment:
     _, init = self.abstract_state()
     return jax.jit(init, out_shardings=self.state_sharding)(jax.random.key(seed))
 
+  def train_step(self):
+    """The jitted (state, images, base_key) -> (state, metrics) of this experiment."""
+    step = step_lib.make_train_step(self.model, self.process, self.optimizer,
+                                    self.config.optim.ema_decay)
+    return step_lib.jit_train_step(step, self.mesh, self.state_sharding)
+
   def sampler(self, num: int, method: str | None = None, num_steps: int | None = None):
     """jitted (params, key) -> [num, H, W, C] images."""
     sc = self.config.sampling
@@ -142,9 +148,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
   if restored is not None:
     print(f"resumed from {ckpt.directory}/{restored}")
 
-  train_step = step_lib.jit_train_step(
-      step_lib.make_train_step(exp.model, exp.process, exp.optimizer, config.optim.ema_decay),
-      exp.mesh, exp.state_sharding)
+  train_step = exp.train_step()
   base_key = jax.device_put(jax.random.key(config.seed), sharding.replicated(exp.mesh))
   writer = MetricWriter(workdir, exp.is_chief)
   meta = model_signature(config)

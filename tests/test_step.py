@@ -11,9 +11,7 @@ from bluediff.train import build_experiment
 def run_steps(config, n_steps, images):
   exp = build_experiment(config)
   state = exp.init_state(config.seed)
-  fn = step_lib.jit_train_step(
-      step_lib.make_train_step(exp.model, exp.process, exp.optimizer, config.optim.ema_decay),
-      exp.mesh, exp.state_sharding)
+  fn = exp.train_step()
   key = jax.device_put(jax.random.key(config.seed), sharding.replicated(exp.mesh))
   losses = []
   for i in range(n_steps):
