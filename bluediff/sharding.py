@@ -49,3 +49,15 @@ def to_host(x: jax.Array) -> np.ndarray:
     return np.asarray(x)
   from jax.experimental import multihost_utils
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def shard_replicated_batch(batch: np.ndarray, mesh: Mesh) -> jax.Array:
+  """A batch every process holds in full -> the global array sharded on 'data'.
+
+  Each process contributes its contiguous block of rows (the mesh orders
+  devices by process), so no data moves between hosts.
+  """
+  n, p = len(batch), jax.process_count()
+  rows = n // p
+  local = batch[jax.process_index() * rows:(jax.process_index() + 1) * rows]
+  return host_to_global(local, mesh)

@@ -75,9 +75,20 @@ def get_config() -> ml_collections.ConfigDict:
 
   # --- evaluation protocol (mode=evaluate); fixed here and printed.
   c.eval = e = ml_collections.ConfigDict()
-  e.metrics = ("digits",)
+  e.metrics = ("digits",)     # names in bluediff.evaluate.run.METRICS: digits, fid, kid,
+  #                             precision_recall, inception_score, spectra
   e.num_samples = 1000
   e.seed = 1234
+  e.sampling_steps = ()       # evaluate at each of these step counts; () = sampling.num_steps
+  e.inception_weights = ""    # converted FID Inception (.safetensors); "" = $BLUEDIFF_INCEPTION_WEIGHTS
+  #                             or <cache>/fid_inception_v3.safetensors
+  e.inception_batch = 100     # images per Inception batch (rounded up to the device count)
+  e.reference_split = ""      # "" = data.eval_split
+  e.reference_samples = 10_000  # reference images for FID/KID/PR (0 = the whole split)
+  e.kid_subsets = 100
+  e.kid_subset_size = 1000
+  e.pr_k = 3                  # k of the k-NN manifolds (precision/recall)
+  e.is_splits = 10
 
   # --- device mesh: one "data" axis over every device (-1 = all).
   c.mesh = me = ml_collections.ConfigDict()

@@ -31,6 +31,6 @@ def get_config():
   c.sampling.method = "euler"
   c.sampling.num_steps = 128
   c.sampling.batch_size = 256
-  c.eval.metrics = ()
+  c.eval.metrics = ("fid", "kid", "precision_recall", "inception_score", "spectra")
   c.eval.num_samples = 10_000
   return c

@@ -31,5 +31,5 @@ def get_config():
   c.sampling.method = "euler"
   c.sampling.num_steps = 64
   c.sampling.batch_size = 500
-  c.eval.metrics = ("digits",)
+  c.eval.metrics = ("digits", "spectra")
   return c

@@ -22,10 +22,33 @@ def test_train_sample_evaluate(subprocess_env, tmp_path):
     images = f["images"]
   assert images.dtype == np.uint8 and images.shape == (16, 16, 16, 1)
   run_main([wd, "--mode=evaluate", f"--samples={tmp_path / 'samples.npz'}"], subprocess_env)
-  metrics = json.loads((tmp_path / "metrics.json").read_text())
-  d = metrics["digits"]
-  assert d["num_samples"] == 16 and abs(sum(d["class_shares"]) - 1) < 1e-6
-  assert d["passes"] is False      # 4 training steps make no digits
+  m = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+  assert 0 <= m["digits_min_class_share"] <= m["digits_max_class_share"] <= 1
+  assert m["digits_passes"] is False      # 4 training steps make no digits
+  assert m["spectral_log_error"] > 0
+  report = tmp_path / "eval" / "samples-samples" / "report.md"
+  assert "![samples](samples_grid.png)" in report.read_text()
+  assert (report.parent / "spectra.png").exists()
+
+  # sample + evaluate at two step counts in one call, then compare two "runs"
+  run_main([wd, "--mode=evaluate", "--config.eval.sampling_steps=(2,4)"], subprocess_env)
+  rows = [json.loads(line) for line in (tmp_path / "evaluations.jsonl").read_text().splitlines()]
+  assert [(r["checkpoint_step"], r["num_steps"]) for r in rows[1:]] == [(4, 2), (4, 4)]
+  from bluediff.compare import compare
+  other = tmp_path / "other"                # a second run: the same evaluations, 10x better
+  other.mkdir()
+  for r in rows:
+    r["metrics"]["digits_frechet"] /= 10
+  (other / "evaluations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+  out = compare([str(tmp_path), str(other)], str(tmp_path / "cmp"), ["digits_frechet"])
+  assert len(out["rows"]) == 2 * 3          # two runs x (samples file, 2 steps, 4 steps)
+  best = min(r["metrics"]["digits_frechet"] for r in rows)
+  assert f"**{best:.4g}**" in (tmp_path / "cmp" / "table.md").read_text()   # best one in bold
+  table = (tmp_path / "cmp" / "table.md").read_text()
+  assert f"| {rows[2]['metrics']['digits_frechet'] * 10:.4g} |" in table
+  assert (tmp_path / "cmp" / "digits_frechet_vs_steps.png").exists()
+  with open(tmp_path / "cmp" / "table.csv") as f:
+    assert f.readline().strip() == "run,checkpoint_step,sampler,num_steps,digits_frechet"
 
 
 def test_unknown_mode_is_an_error(subprocess_env, tmp_path):

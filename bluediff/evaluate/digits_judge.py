@@ -24,6 +24,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
+from bluediff.cache import cache_dir, save_npz_atomic
 from bluediff.data.sources import load_split
 from bluediff.evaluate.frechet import frechet_distance_of
 
@@ -45,11 +46,6 @@ class DigitsClassifier(nn.Module):
     x = nn.Dropout(0.3, deterministic=not train)(x)
     feats = nn.relu(nn.Dense(FEATURE_DIM)(x))
     return nn.Dense(10)(feats), feats
-
-
-def cache_dir() -> str:
-  return os.environ.get("BLUEDIFF_CACHE") or os.path.join(
-      os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bluediff")
 
 
 def weights_path(image_size: int) -> str:
@@ -112,10 +108,7 @@ def classify(params, images: np.ndarray, batch: int = 500) -> tuple[np.ndarray, 
 
 def save_params(params, accuracy: float, path: str) -> None:
   flat = {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(params).items()}
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + ".tmp.npz"
-  np.savez(tmp, __accuracy__=np.float64(accuracy), **flat)
-  os.replace(tmp, path)   # never leave a half-written file under the real name
+  save_npz_atomic(path, __accuracy__=np.float64(accuracy), **flat)
 
 
 def load_params(path: str) -> tuple[dict, float]:

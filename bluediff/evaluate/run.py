@@ -1,58 +1,232 @@
-"""mode=evaluate: score a run (sampling with the fixed protocol) or a samples.npz."""
+"""mode=evaluate: score a run (sampling with the fixed protocol) or a samples.npz.
+
+Every metric is a function `(EvalContext) -> {name: scalar}` in `METRICS`,
+chosen by `config.eval.metrics`; expensive shared work (Inception features,
+reference features) is computed once per evaluation by the context.
+
+Outputs, for a run directory:
+  <workdir>/eval/<tag>/metrics.json, report.md, samples_grid.png, spectra.png
+  <workdir>/metrics.json          the latest evaluation (same content)
+  <workdir>/evaluations.jsonl     one line per evaluation: what `bluediff.compare` reads
+where <tag> = step<S>-<sampler><steps> (or samples-<file> for --samples).
+"""
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
+import time
+from typing import Callable
 
+import jax
 import numpy as np
 
+from bluediff.config import ConfigError
+from bluediff.data.sources import check_prepared, load_split, to_uint8
+from bluediff.images import save_grid
 from bluediff.sampling import generate, load_params
-from bluediff.train import build_experiment
+from bluediff.train import Experiment, build_experiment
+
+INCEPTION_METRICS = ("fid", "kid", "precision_recall", "inception_score")
 
 
 def load_samples(path: str, image_shape) -> np.ndarray:
   """images uint8 [N, H, W, C] from a samples.npz, checked against the config."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"--samples={path} does not exist")
   with np.load(path, allow_pickle=False) as f:
     if "images" not in f.files:
-      raise ValueError(f"{path} has no 'images' array (it has {f.files})")
+      raise ConfigError(f"{path} has no 'images' array (it has {f.files})")
     images = f["images"]
   if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
-    raise ValueError(f"{path}: expected images uint8 [N, {', '.join(map(str, image_shape))}], "
+    raise ConfigError(f"--samples={path}: expected images uint8 [N, {', '.join(map(str, image_shape))}], "
                      f"got {images.dtype} {list(images.shape)}")
   return images
 
 
-def protocol(config) -> dict:
+def protocol(config, num_steps: int | None = None) -> dict:
   """The fixed evaluation protocol, printed and stored with the metrics."""
   return {"num_samples": config.eval.num_samples, "seed": config.eval.seed,
-          "sampler": config.sampling.method, "num_steps": config.sampling.num_steps,
+          "sampler": config.sampling.method,
+          "num_steps": num_steps or config.sampling.num_steps,
           "weights": "ema" if config.sampling.use_ema else "raw",
-          "metrics": list(config.eval.metrics)}
+          "metrics": list(config.eval.metrics),
+          "reference": f"{config.data.dataset}/{reference_split(config)}"}
 
 
-def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None = None) -> dict:
-  """Computes config.eval.metrics; writes <workdir>/metrics.json. Returns it."""
+def reference_split(config) -> str:
+  return config.eval.reference_split or config.data.eval_split
+
+
+@dataclasses.dataclass
+class EvalContext:
+  """What metrics share: the samples, the config and lazily computed features."""
+  config: object
+  exp: Experiment
+  images: np.ndarray            # uint8 [N, H, W, C]
+  outdir: str
+  plots: dict = dataclasses.field(default_factory=dict)   # caption -> png path
+
+  @functools.cached_property
+  def inception(self):
+    from bluediff.evaluate.features import InceptionFeatures
+    from bluediff.evaluate.inception_weights import load_params as load_inception
+    params, digest = load_inception(self.config.eval.inception_weights)
+    return InceptionFeatures(params, digest, self.exp.mesh, self.config.eval.inception_batch)
+
+  @functools.cached_property
+  def sample_outputs(self) -> tuple[np.ndarray, np.ndarray]:
+    return self.inception(self.images, desc="inception samples")
+
+  @functools.cached_property
+  def reference_features(self) -> np.ndarray:
+    from bluediff.evaluate.features import reference_features
+    c = self.config
+    return reference_features(self.inception, c.data.dataset, reference_split(c),
+                              c.data.image_size, c.eval.reference_samples, c.data.data_dir)
+
+  @functools.cached_property
+  def reference_images(self) -> np.ndarray:
+    """uint8 reference images (the FID reference subset, at most as many as samples)."""
+    from bluediff.evaluate.features import reference_subset
+    c = self.config
+    x, _ = load_split(c.data.dataset, reference_split(c), c.data.image_size, c.data.data_dir)
+    return to_uint8(reference_subset(x, c.eval.reference_samples)[:len(self.images)])
+
+
+def _digits(ctx: EvalContext) -> dict:
+  from bluediff.evaluate.digits_judge import evaluate_digits
+  c = ctx.config
+  report = evaluate_digits(ctx.images, c.data.image_size, c.data.data_dir)
+  print(report.summary())
+  return {"digits_confident": report.confident_share, "digits_frechet": report.frechet,
+          "digits_frechet_ratio": report.frechet_ratio, "digits_passes": report.passes,
+          "digits_min_class_share": min(report.class_shares),
+          "digits_max_class_share": max(report.class_shares)}
+
+
+def _fid(ctx: EvalContext) -> dict:
+  from bluediff.evaluate.frechet import frechet_distance_of
+  return {"fid": frechet_distance_of(ctx.sample_outputs[0], ctx.reference_features)}
+
+
+def _kid(ctx: EvalContext) -> dict:
+  from bluediff.evaluate.feature_metrics import kid
+  e = ctx.config.eval
+  mean, se = kid(ctx.sample_outputs[0], ctx.reference_features, e.kid_subsets, e.kid_subset_size)
+  return {"kid": mean, "kid_std_err": se}
+
+
+def _precision_recall(ctx: EvalContext) -> dict:
+  from bluediff.evaluate.feature_metrics import precision_recall
+  n = len(ctx.images)    # equal set sizes: the k-NN radii depend on the density
+  precision, recall = precision_recall(ctx.reference_features[:n], ctx.sample_outputs[0],
+                                       ctx.config.eval.pr_k)
+  return {"precision": precision, "recall": recall}
+
+
+def _inception_score(ctx: EvalContext) -> dict:
+  from bluediff.evaluate.feature_metrics import inception_score
+  mean, std = inception_score(ctx.sample_outputs[1], ctx.config.eval.is_splits)
+  return {"is_mean": mean, "is_std": std}
+
+
+def _spectra(ctx: EvalContext) -> dict:
+  """Spectra of samples vs data (and of the run's noise); scalar: mean |log10 ratio|."""
+  from bluediff.evaluate.spectra import plot_spectra, radial_power_spectrum
+  real = ctx.reference_images
+  to_float = lambda u8: u8.astype(np.float64) / 127.5 - 1.0   # noqa: E731
+  curves = {"data": to_float(real), "samples": to_float(ctx.images)}
+  shape = (min(len(ctx.images), 256),) + ctx.images.shape[1:]
+  for name, field in ctx.exp.process.noise_fields(jax.random.key(ctx.config.eval.seed), shape).items():
+    curves[name] = np.asarray(field)
+  ctx.plots["power spectra (samples, data, noise)"] = plot_spectra(
+      curves, os.path.join(ctx.outdir, "spectra.png"))
+  _, p_data = radial_power_spectrum(curves["data"])
+  _, p_samples = radial_power_spectrum(curves["samples"])
+  return {"spectral_log_error": float(np.mean(np.abs(np.log10(p_samples / p_data))))}
+
+
+METRICS: dict[str, Callable[[EvalContext], dict]] = {
+    "digits": _digits, "fid": _fid, "kid": _kid, "precision_recall": _precision_recall,
+    "inception_score": _inception_score, "spectra": _spectra,
+}
+
+
+def check_metrics(config) -> None:
+  """Unknown metric names, missing Inception weights, unprepared reference data:
+  one line each, before anything is sampled or compiled."""
+  for name in config.eval.metrics:
+    if name not in METRICS:
+      raise ConfigError(f"config.eval.metrics: {name!r} is unknown; choose from {sorted(METRICS)}")
+  if any(m in INCEPTION_METRICS for m in config.eval.metrics):
+    from bluediff.evaluate.inception_weights import require_weights
+    require_weights(config.eval.inception_weights)
+  check_prepared(config.data.dataset, config.data.data_dir)
+
+
+def write_report(outdir: str, results: dict, grid: str | None, plots: dict) -> str:
+  p = results["protocol"]
+  lines = [f"# Evaluation: {p.get('source', 'step ' + str(p.get('checkpoint_step')))}", "",
+           "| protocol | |", "|---|---|"]
+  lines += [f"| {k} | {v} |" for k, v in p.items()]
+  lines += ["", "| metric | value |", "|---|---|"]
+  lines += [f"| {k} | {v:.5g} |" if isinstance(v, float) else f"| {k} | {v} |"
+            for k, v in results["metrics"].items()]
+  if grid:
+    lines += ["", "## Samples", "", f"![samples]({os.path.basename(grid)})"]
+  for caption, path in plots.items():
+    lines += ["", f"## {caption[0].upper() + caption[1:]}", "", f"![{caption}]({os.path.basename(path)})"]
+  path = os.path.join(outdir, "report.md")
+  with open(path, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  return path
+
+
+def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, workdir: str,
+                    tag: str) -> dict:
+  """Scores images uint8 [N, H, W, C]; writes metrics.json + report.md under workdir/eval/tag."""
+  outdir = os.path.join(workdir, "eval", tag)
+  if exp.is_chief:
+    os.makedirs(outdir, exist_ok=True)
+  ctx = EvalContext(config, exp, images, outdir)
+  metrics = {}
+  for name in config.eval.metrics:
+    metrics.update(METRICS[name](ctx))
+  results = {"protocol": proto, "metrics": metrics}
+  if exp.is_chief:
+    grid = save_grid(images[:config.training.grid_size], os.path.join(outdir, "samples_grid.png"))
+    write_report(outdir, results, grid, ctx.plots)
+    for path in (os.path.join(outdir, "metrics.json"), os.path.join(workdir, "metrics.json")):
+      with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    row = {k: proto.get(k) for k in ("checkpoint_step", "sampler", "num_steps", "num_samples")}
+    with open(os.path.join(workdir, "evaluations.jsonl"), "a") as f:
+      f.write(json.dumps({**row, "tag": tag, "time": time.time(), "metrics": metrics}) + "\n")
+    shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+    print(f"[{tag}] {shown}\nreport: {os.path.join(outdir, 'report.md')}")
+  return results
+
+
+def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None = None) -> list[dict]:
+  """Computes config.eval.metrics for the given samples, or for fresh samples of the
+  run at each of config.eval.sampling_steps (default: config.sampling.num_steps)."""
+  check_metrics(config)
   exp = build_experiment(config)
-  proto = protocol(config)
   if samples_path:
     images = load_samples(samples_path, exp.image_shape)
-    proto["source"] = os.path.abspath(samples_path)
-  else:
+    proto = {**protocol(config), "source": os.path.abspath(samples_path), "num_samples": len(images)}
+    for k in ("sampler", "num_steps", "seed", "weights"):
+      proto.pop(k)
+    tag = "samples-" + os.path.splitext(os.path.basename(samples_path))[0]
+    return [evaluate_images(config, exp, images, proto, workdir, tag)]
+  params, restored = load_params(exp, workdir, step, config.sampling.use_ema)
+  out = []
+  for num_steps in (config.eval.sampling_steps or (config.sampling.num_steps,)):
+    proto = {**protocol(config, num_steps), "checkpoint_step": restored}
     print("evaluation protocol: " + json.dumps(proto))
-    params, restored = load_params(exp, workdir, step, config.sampling.use_ema)
-    proto["checkpoint_step"] = restored
-    images = generate(exp, params, config.eval.num_samples, config.eval.seed)
-  results = {"protocol": proto}
-  for name in config.eval.metrics:
-    if name == "digits":
-      from bluediff.evaluate.digits_judge import evaluate_digits
-      report = evaluate_digits(images, config.data.image_size, config.data.data_dir)
-      print(report.summary())
-      results["digits"] = report.as_dict()
-    else:
-      raise ValueError(f"config.eval.metrics: {name!r} is unknown; choose from ['digits']")
-  if exp.is_chief:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "metrics.json"), "w") as f:
-      json.dump(results, f, indent=2)
-  return results
+    images = generate(exp, params, config.eval.num_samples, config.eval.seed, num_steps=num_steps)
+    tag = f"step{restored}-{config.sampling.method}{num_steps}"
+    out.append(evaluate_images(config, exp, images, proto, workdir, tag))
+  return out

@@ -44,6 +44,13 @@ class Process(abc.ABC):
   def sample(self, net: Net, key: jax.Array, shape, *, method: str, num_steps: int) -> jax.Array:
     """Draws samples [B, H, W, C] (shape) in data space, roughly [-1, 1]."""
 
+  def noise_fields(self, key: jax.Array, shape) -> dict[str, jax.Array]:
+    """Named example noise fields [B, H, W, C] the process draws (for spectra plots).
+
+    Processes without noise return {}; time-varying noise returns one entry per time.
+    """
+    return {}
+
   def check_sampler(self, method: str) -> None:
     if method not in self.samplers:
       raise ValueError(f"sampler {method!r} is unknown for process {type(self).__name__}; "

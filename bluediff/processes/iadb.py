@@ -58,6 +58,9 @@ class IADB(Process):
     a = per_example(alpha)
     return (1.0 - a) * x0 + a * eps
 
+  def noise_fields(self, key, shape):
+    return {"noise": self.noise(key, shape)}
+
   def loss(self, net: Net, x0, key):
     k_alpha, k_eps = jax.random.split(key)
     alpha = jax.random.uniform(k_alpha, (x0.shape[0],))
