@@ -11,7 +11,7 @@ import ml_collections
 
 from bluediff.data.sources import dataset_spec
 from bluediff.models import MODELS
-from bluediff.noise import NOISES
+from bluediff.noise import NOISES, ROOTS
 from bluediff.processes import PROCESSES
 
 
@@ -28,7 +28,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   need(config.process.name in PROCESSES,
        f"config.process.name={config.process.name!r} is unknown; choose one of {sorted(PROCESSES)}")
   need(config.noise.kind in NOISES,
-       f"config.noise.kind={config.noise.kind!r} is unknown; choose one of {sorted(NOISES)}")
+       f"config.noise.kind={config.noise.kind!r} is unknown; choose one of {list(NOISES)}")
+  need(config.noise.root in ROOTS,
+       f"config.noise.root={config.noise.root!r} is unknown; choose one of {list(ROOTS)}")
   need(config.model.name in MODELS,
        f"config.model.name={config.model.name!r} is unknown; choose one of {sorted(MODELS)}")
   try:
@@ -51,9 +53,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   need(config.sampling.num_steps > 0, "config.sampling.num_steps must be positive")
 
 
-def model_signature(config) -> dict:
-  """What a checkpoint's weights depend on; a restore with another one is refused."""
+def model_signature(config, noise_digest: str = "") -> dict:
+  """What a checkpoint's weights depend on; a restore with another one is refused.
+
+  noise_digest identifies the noise statistics (the blue-noise spectrum's hash):
+  with config.noise.root, it pins the exact law the model was trained with.
+  """
   return {
+      "noise_digest": noise_digest,
       "process": config.process.name,
       "noise": config.noise.to_dict(),
       "model": json.loads(config.model.to_json()),

@@ -42,10 +42,10 @@ def ema_update(ema, params, step, decay: float):
   return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
 
 
-def make_train_step(model: nn.Module, process: Process, optimizer, ema_decay: float):
-  """(state, images [B,H,W,C], base_key) -> (state, metrics). Pure; jit it."""
+def make_train_step(model: nn.Module, optimizer, ema_decay: float):
+  """(process, state, images [B,H,W,C], base_key) -> (state, metrics). Pure; jit it."""
 
-  def train_step(state: TrainState, images: jax.Array, base_key: jax.Array):
+  def train_step(process: Process, state: TrainState, images: jax.Array, base_key: jax.Array):
     key = jax.random.fold_in(base_key, state.step)
     k_process, k_dropout = jax.random.split(key)
 
@@ -68,25 +68,26 @@ def make_train_step(model: nn.Module, process: Process, optimizer, ema_decay: fl
 
 
 def jit_train_step(train_step, mesh, state_sharding):
-  """The train step jitted over the mesh: batch on 'data', state donated."""
+  """The train step jitted over the mesh: batch on 'data', process and state
+  replicated, state donated."""
   repl = sharding.replicated(mesh)
   return jax.jit(train_step,
-                 in_shardings=(state_sharding, sharding.batch_sharding(mesh), repl),
+                 in_shardings=(repl, state_sharding, sharding.batch_sharding(mesh), repl),
                  out_shardings=(state_sharding, repl),
-                 donate_argnums=(0,))
+                 donate_argnums=(1,))
 
 
 def make_sampler(model: nn.Module, process: Process, mesh, shape, *, method: str,
                  num_steps: int):
-  """jitted (params, key) -> images [shape] sharded over the mesh's 'data' axis."""
+  """jitted (process, params, key) -> images [shape] sharded over the mesh's 'data' axis."""
   process.check_sampler(method)
   batch_sh = sharding.batch_sharding(mesh)
 
-  def sample(params, key):
+  def sample(process, params, key):
     def net(x, t):
       x = jax.lax.with_sharding_constraint(x, batch_sh)
       return model.apply({"params": params}, x, t)
     return process.sample(net, key, shape, method=method, num_steps=num_steps)
 
   repl = sharding.replicated(mesh)
-  return jax.jit(sample, in_shardings=(repl, repl), out_shardings=batch_sh)
+  return jax.jit(sample, in_shardings=(repl, repl, repl), out_shardings=batch_sh)

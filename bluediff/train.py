@@ -8,6 +8,7 @@ sample grid -> final checkpoint and grid -> wait for async saves.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -54,16 +55,28 @@ class Experiment:
     return jax.jit(init, out_shardings=self.state_sharding)(jax.random.key(seed))
 
   def train_step(self):
-    """The jitted (state, images, base_key) -> (state, metrics) of this experiment."""
-    step = step_lib.make_train_step(self.model, self.process, self.optimizer,
-                                    self.config.optim.ema_decay)
-    return step_lib.jit_train_step(step, self.mesh, self.state_sharding)
+    """The jitted (state, images, base_key) -> (state, metrics) of this experiment
+    (a partial of the jitted function over this experiment's process; `.func` is it)."""
+    step = step_lib.make_train_step(self.model, self.optimizer, self.config.optim.ema_decay)
+    return functools.partial(step_lib.jit_train_step(step, self.mesh, self.state_sharding),
+                             self.process_on_mesh)
 
   def sampler(self, num: int, method: str | None = None, num_steps: int | None = None):
-    """jitted (params, key) -> [num, H, W, C] images."""
+    """jitted (params, key) -> [num, H, W, C] images (a partial over the process)."""
     sc = self.config.sampling
-    return step_lib.make_sampler(self.model, self.process, self.mesh, (num, *self.image_shape),
-                                 method=method or sc.method, num_steps=num_steps or sc.num_steps)
+    fn = step_lib.make_sampler(self.model, self.process, self.mesh, (num, *self.image_shape),
+                               method=method or sc.method, num_steps=num_steps or sc.num_steps)
+    return functools.partial(fn, self.process_on_mesh)
+
+  @property
+  def signature(self) -> dict:
+    """Checkpoint meta: the config's model signature plus the noise statistics' hash."""
+    return model_signature(self.config, getattr(self.process, "noise_digest", ""))
+
+  @functools.cached_property
+  def process_on_mesh(self) -> Process:
+    """The process with its arrays replicated over the mesh (placed once)."""
+    return jax.device_put(self.process, sharding.replicated(self.mesh))
 
 
 def build_experiment(config) -> Experiment:
@@ -86,7 +99,7 @@ def restore_or_init(exp: Experiment, ckpt: Checkpointer, step: int | None = None
   if latest is None:
     return exp.init_state(exp.config.seed), None, None
   abstract, _ = exp.abstract_state()
-  state, data_state, _ = ckpt.restore(abstract, latest, expected_meta=model_signature(exp.config))
+  state, data_state, _ = ckpt.restore(abstract, latest, expected_meta=exp.signature)
   return state, data_state, latest
 
 
@@ -151,7 +164,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
   train_step = exp.train_step()
   base_key = jax.device_put(jax.random.key(config.seed), sharding.replicated(exp.mesh))
   writer = MetricWriter(workdir, exp.is_chief)
-  meta = model_signature(config)
+  meta = exp.signature
 
   metrics, last = {}, {}
   t0, last_log_step = time.perf_counter(), start

@@ -43,7 +43,13 @@ def get_config() -> ml_collections.ConfigDict:
 
   # --- noise: what the process corrupts with (bluediff.noise).
   c.noise = n = ml_collections.ConfigDict()
-  n.kind = "white"
+  n.kind = "white"            # white | blue | red
+  n.root = "fft"              # blue: "fft" (symmetric, any size) | "cholesky" (paper; 64px tiles)
+  n.mask_sigma = 1.5          # blue: void-and-cluster energy filter (px)
+  n.num_masks = 0             # blue: masks averaged (0 = auto, ~2^18 mask pixels)
+  n.jitter = 1e-4             # blue: delta added to every covariance eigenvalue
+  n.stats_seed = 0            # blue: seed of the masks
+  n.red_exponent = 2.0        # red: power ~ 1 / |f|^exponent
 
   # --- optim: AdamW with global-norm clipping and linear warmup.
   c.optim = o = ml_collections.ConfigDict()

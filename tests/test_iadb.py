@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bluediff.noise.white import white_noise
+from bluediff.noise import WhiteNoise
+white_noise = WhiteNoise()
 from bluediff.processes.iadb import IADB
 
 

@@ -42,7 +42,7 @@ def test_sharded_step_equals_single_device(tiny_config, images):
 
 def test_no_retrace_across_steps(tiny_config, images):
   _, _, fn = run_steps(tiny_config(), 3, images)
-  assert fn._cache_size() == 1
+  assert fn.func._cache_size() == 1
 
 
 def test_ema_update_closed_form():

@@ -13,7 +13,7 @@ def build_process(config) -> Process:
   name = config.process.name
   if name not in PROCESSES:
     raise ValueError(f"config.process.name={name!r} is unknown; choose one of {sorted(PROCESSES)}")
-  noise = build_noise(config.noise)
+  noise = build_noise(config.noise, config.data.image_size)
   if name == "iadb":
     return IADB(noise, time_scale=config.process.time_scale)
   raise AssertionError(name)

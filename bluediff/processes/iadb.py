@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import struct
 
+from bluediff.noise import NoiseOperator
 from bluediff.processes.base import Net, Process, mean_squared, per_example
 
 
@@ -44,14 +46,17 @@ def integrate_ode(velocity, x: jax.Array, grid: jax.Array, method: str) -> jax.A
   return euler(1, x)
 
 
+@struct.dataclass
 class IADB(Process):
-  """Alpha-blending between data and (any) noise."""
+  """Alpha-blending between data and (any) noise. noise: (key, shape) -> array."""
 
   samplers = ("euler", "heun")
+  noise: NoiseOperator
+  time_scale: float = struct.field(pytree_node=False, default=1.0)
 
-  def __init__(self, noise, time_scale: float = 1.0):
-    self.noise = noise
-    self.time_scale = time_scale
+  @property
+  def noise_digest(self) -> str:
+    return self.noise.digest
 
   def corrupt(self, x0, alpha, eps):
     """x_a = (1 - a) x0 + a eps. alpha: [B]."""
