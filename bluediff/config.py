@@ -12,7 +12,8 @@ import ml_collections
 from bluediff.data.sources import dataset_spec
 from bluediff.models import MODELS
 from bluediff.noise import NOISES, ROOTS
-from bluediff.processes import PROCESSES
+from bluediff.processes import BLENDS, PAIRINGS, PARAMETRISATIONS, PROCESSES
+from bluediff.processes.schedules import GAMMAS
 
 
 class ConfigError(ValueError):
@@ -31,6 +32,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
        f"config.noise.kind={config.noise.kind!r} is unknown; choose one of {list(NOISES)}")
   need(config.noise.root in ROOTS,
        f"config.noise.root={config.noise.root!r} is unknown; choose one of {list(ROOTS)}")
+  p = config.process
+  for field, options in (("gamma", GAMMAS), ("blend", BLENDS), ("parametrisation", PARAMETRISATIONS),
+                         ("pairing", PAIRINGS), ("heads", (1, 2))):
+    need(p[field] in options,
+         f"config.process.{field}={p[field]!r} is unknown; choose one of {list(options)}")
   need(config.model.name in MODELS,
        f"config.model.name={config.model.name!r} is unknown; choose one of {sorted(MODELS)}")
   try:

@@ -38,8 +38,20 @@ def get_config() -> ml_collections.ConfigDict:
 
   # --- process: the diffusion / degradation process (bluediff.processes).
   c.process = p = ml_collections.ConfigDict()
-  p.name = "iadb"
+  p.name = "iadb"             # iadb | blue_noise
   p.time_scale = 1.0          # the network sees t * time_scale (IADB: raw alpha)
+  # blue_noise (methods.md §2): L_t = g_t I + (1 - g_t) L_b, L_b from config.noise
+  p.gamma = "sigmoid"         # sigmoid | linear | cosine | constant (white fraction g(t))
+  p.gamma_start = 0.0         # st
+  p.gamma_end = 3.0           # en (cosine: use 1.0)
+  p.gamma_tau = 1000.0        # tau: 1000 ~ linear, 0.2 = blue only near the data
+  p.gamma_value = 1.0         # constant: 1 = white (IADB), 0 = blue only
+  p.blend = "linear"          # linear (paper) | vp (per-pixel variance preserving)
+  p.parametrisation = "grid_free"   # grid_free | paper (head 2 tied to train_steps)
+  p.heads = 2                 # 2 (paper) | 1 (exact only when g = a)
+  p.train_steps = 1000        # T of the training grid t_k = k / T
+  p.antithetic = True         # timesteps k and T + 1 - k in the two batch halves
+  p.pairing = "none"          # none | greedy (reference) | exact (assignment); global batch
 
   # --- noise: what the process corrupts with (bluediff.noise).
   c.noise = n = ml_collections.ConfigDict()

@@ -32,15 +32,20 @@ def test_unknown_field_and_wrong_type_are_rejected():
 
 
 def test_every_experiment_config_validates():
-  from configs import cifar_iadb, digits
-  for mod in (digits, cifar_iadb):
-    validate(mod.get_config(), num_devices=1)
+  import importlib
+  import pathlib
+  names = [p.stem for p in pathlib.Path("configs").glob("*.py") if p.stem not in ("__init__", "base")]
+  assert {"digits", "digits_tv", "digits_blue", "cifar_iadb", "cifar_tv", "cifar_blue"} <= set(names)
+  for name in names:
+    validate(importlib.import_module(f"configs.{name}").get_config(), num_devices=1)
 
 
 @pytest.mark.parametrize("field,value,match", [
     ("training.batch_size", 6, "does not divide over the 4 devices"),
     ("process.name", "nope", "process.name"),
     ("noise.kind", "pink", "noise.kind"),
+    ("noise.root", "svd", "noise.root"),
+    ("process.pairing", "hungarian", "process.pairing"),
     ("data.image_size", 15, "image_size"),
 ])
 def test_bad_values_are_rejected(tiny_config, field, value, match):

@@ -32,6 +32,10 @@ class NoiseOperator:
   def __call__(self, key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
     return self.apply(jax.random.normal(key, shape, dtype))
 
+  def diagonal(self, h: int, w: int) -> jax.Array:
+    """diag(L) as an [H, W] field: L's own weight on each pixel."""
+    raise NotImplementedError
+
 
 @struct.dataclass
 class WhiteNoise(NoiseOperator):
@@ -40,6 +44,9 @@ class WhiteNoise(NoiseOperator):
 
   def apply(self, eps):
     return eps
+
+  def diagonal(self, h, w):
+    return jnp.ones((h, w))
 
 
 @struct.dataclass
@@ -64,6 +71,11 @@ class SpectralNoise(NoiseOperator):
     w = s.shape[1]
     return cls(jnp.asarray(np.sqrt(s[:, :w // 2 + 1]), jnp.float32), w, digest)
 
+  def diagonal(self, h, w):
+    """A circulant's diagonal is constant: the mean of sqrt(S) over the full plane."""
+    full = jnp.concatenate([self.amplitude, jnp.flip(self.amplitude[:, 1:(self.width + 1) // 2], 1)], 1)
+    return jnp.full((h, w), jnp.mean(full))
+
   def apply(self, eps):
     h, w = self.amplitude.shape[0], self.width
     if eps.shape[1:3] != (h, w):
@@ -83,6 +95,10 @@ class CholeskyNoise(NoiseOperator):
   tile: int = struct.field(pytree_node=False, default=0)
   digest: str = struct.field(pytree_node=False, default="")
   root: ClassVar[str] = "cholesky"
+
+  def diagonal(self, h, w):
+    t = self.tile
+    return jnp.tile(jnp.diagonal(self.factor).reshape(t, t), (h // t, w // t))
 
   def apply(self, eps):
     b, h, w, c = eps.shape

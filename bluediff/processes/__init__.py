@@ -1,19 +1,34 @@
 """Processes (one per method), chosen by `config.process.name`."""
 from bluediff.noise import build_noise
 from bluediff.processes.base import Net, Process
+from bluediff.processes.blue import BLENDS, PARAMETRISATIONS, BlueNoiseDiffusion
 from bluediff.processes.iadb import IADB
+from bluediff.processes.pairing import PAIRINGS
+from bluediff.processes.schedules import gamma_from_config
 
-__all__ = ["IADB", "Net", "PROCESSES", "Process", "build_process"]
+__all__ = ["BLENDS", "IADB", "PAIRINGS", "PARAMETRISATIONS", "PROCESSES", "BlueNoiseDiffusion",
+           "Net", "Process", "build_process"]
 
-PROCESSES = {"iadb": IADB}
+PROCESSES = ("iadb", "blue_noise")
+
+
+def _choice(value, options, field):
+  if value not in options:
+    raise ValueError(f"config.process.{field}={value!r} is unknown; choose one of {list(options)}")
+  return value
 
 
 def build_process(config) -> Process:
-  """The process a config names, with its noise sampler."""
-  name = config.process.name
-  if name not in PROCESSES:
-    raise ValueError(f"config.process.name={name!r} is unknown; choose one of {sorted(PROCESSES)}")
+  """The process a config names, with its noise operator (built or loaded from the cache)."""
+  p = config.process
+  _choice(p.name, PROCESSES, "name")
   noise = build_noise(config.noise, config.data.image_size)
-  if name == "iadb":
-    return IADB(noise, time_scale=config.process.time_scale)
-  raise AssertionError(name)
+  if p.name == "iadb":
+    return IADB(noise, time_scale=p.time_scale)
+  return BlueNoiseDiffusion(
+      noise, gamma_from_config(p),
+      blend=_choice(p.blend, BLENDS, "blend"),
+      parametrisation=_choice(p.parametrisation, PARAMETRISATIONS, "parametrisation"),
+      heads=_choice(p.heads, (1, 2), "heads"), train_steps=p.train_steps,
+      antithetic=p.antithetic, pairing=_choice(p.pairing, PAIRINGS, "pairing"),
+      time_scale=p.time_scale)

@@ -1,0 +1,149 @@
+"""Blue-noise diffusion (Huang et al. 2024): IADB with time-varying noise, methods.md §2.
+
+Noise operator L_t = g_t I + (1 - g_t) L_b (the same eps feeds both parts;
+`blend="vp"` divides by the per-pixel std so every pixel keeps variance 1).
+Forward: x_t = a_t L_t eps + (1 - a_t) x0 with a_t = t, t in [0, 1]
+(t = 1: white noise, since g_1 = 1).
+
+Two heads (2C output channels):
+  f1 ~ x0 - L_t eps                                  (both parametrisations)
+  f2 ~ (L_b - I) eps          "grid_free" (default)  sampler multiplies by a_{k-1}
+  f2 ~ a_{k-1} (L_b - I) eps  "paper"                tied to the training grid T
+Loss: |f1 - .|^2 + w_k |f2 - .|^2 with w_k = (g_k - g_{k-1}) / (a_k - a_{k-1}),
+times a_{k-1}^2 in the grid-free form (means over pixels and batch; see
+BUILD_NOTES for the scale). Euler (Eq. 7) on a uniform grid of n steps:
+  x_{k-1} = x_k + (a_k - a_{k-1}) f1 + (g_k - g_{k-1}) a_{k-1} f2   (grid-free)
+which is exact for the linear blend with the exact oracle, at any n. Heun
+integrates dx/dt = -f1 - g'(t) t f2. One head (`heads=1`): the network
+predicts x0 - L_k eps + a_{k-1} (L_b - I) eps (exact when g = a).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from bluediff.noise import NoiseOperator
+from bluediff.processes import pairing as pairing_lib
+from bluediff.processes.base import Net, Process, mean_squared, per_example
+from bluediff.processes.iadb import integrate_ode, uniform_grid
+from bluediff.processes.schedules import Gamma
+
+PARAMETRISATIONS = ("grid_free", "paper")
+BLENDS = ("linear", "vp")
+
+
+@struct.dataclass
+class BlueNoiseDiffusion(Process):
+  samplers = ("euler", "heun")
+  noise: NoiseOperator                       # L_b
+  gamma: Gamma
+  blend: str = struct.field(pytree_node=False, default="linear")
+  parametrisation: str = struct.field(pytree_node=False, default="grid_free")
+  heads: int = struct.field(pytree_node=False, default=2)
+  train_steps: int = struct.field(pytree_node=False, default=1000)
+  antithetic: bool = struct.field(pytree_node=False, default=True)
+  pairing: str = struct.field(pytree_node=False, default="none")
+  time_scale: float = struct.field(pytree_node=False, default=1.0)
+
+  @property
+  def noise_digest(self) -> str:
+    return f"{self.noise.root}:{self.noise.digest}"
+
+  def output_channels(self, data_channels: int) -> int:
+    return data_channels * self.heads
+
+  # --- the noise operator L_t -------------------------------------------------
+  def mixed(self, eps: jax.Array, blue: jax.Array, g: jax.Array) -> jax.Array:
+    """L_t eps from eps, L_b eps and g [B] (per example)."""
+    g = per_example(g)
+    n = g * eps + (1.0 - g) * blue
+    if self.blend == "vp":
+      n = n / jnp.sqrt(self.mixed_variance(g, eps.shape))
+    return n
+
+  def mixed_variance(self, g: jax.Array, shape) -> jax.Array:
+    """Per-pixel variance of the linear blend, [B, H, W, 1]: (1-g)^2 + g^2 + 2 g (1-g) diag(L_b)
+    (the blue part has unit variance; diag varies per pixel for the Cholesky root)."""
+    diag = self.noise.diagonal(shape[1], shape[2])[None, :, :, None]
+    return (1.0 - g) ** 2 + g ** 2 + 2.0 * g * (1.0 - g) * diag
+
+  # --- training -----------------------------------------------------------------
+  def _timesteps(self, key, batch: int) -> jax.Array:
+    """k in {1..T} [B]; antithetic: the second half is T + 1 - k of the first."""
+    t = self.train_steps
+    if not self.antithetic:
+      return jax.random.randint(key, (batch,), 1, t + 1)
+    half = jax.random.randint(key, ((batch + 1) // 2,), 1, t + 1)
+    return jnp.concatenate([half, t + 1 - half])[:batch]
+
+  def targets(self, x0, eps, blue, k):
+    """(network input x_t, time fed to the net, target [B,H,W,heads*C], head-2 weight [B])."""
+    t_steps = self.train_steps
+    a_k, a_prev = k / t_steps, (k - 1) / t_steps
+    g_k, g_prev = self.gamma(a_k), self.gamma(a_prev)
+    n_k = self.mixed(eps, blue, g_k)
+    x_t = per_example(a_k) * n_k + (1.0 - per_example(a_k)) * x0
+    direction = blue - eps                                  # (L_b - I) eps
+    w = (g_k - g_prev) / (a_k - a_prev)
+    if self.heads == 1:
+      return x_t, a_k, x0 - n_k + per_example(a_prev) * direction, w
+    if self.parametrisation == "paper":
+      head2 = per_example(a_prev) * direction
+    else:
+      head2, w = direction, w * a_prev ** 2
+    return x_t, a_k, jnp.concatenate([x0 - n_k, head2], axis=-1), w
+
+  def loss(self, net: Net, x0, key):
+    k_t, k_eps = jax.random.split(key)
+    b, c = x0.shape[0], x0.shape[-1]
+    k = self._timesteps(k_t, b).astype(jnp.float32)
+    eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
+    blue = self.noise.apply(eps)
+    aux = {}
+    if self.pairing != "none":
+      g = self.gamma(k / self.train_steps)
+      perm = pairing_lib.pair(self.pairing, self.mixed(eps, blue, g), x0)
+      cost = pairing_lib.pairwise_l2(self.mixed(eps, blue, g), x0)
+      aux["pairing_gain"] = (jnp.trace(cost) - jnp.sum(cost[jnp.arange(b), perm])) / b
+      x0 = x0[perm]
+    x_t, t, target, w = self.targets(x0, eps, blue, k)
+    pred = net(x_t, t * self.time_scale)
+    if self.heads == 1:
+      return mean_squared(pred - target), aux
+    l1 = mean_squared(pred[..., :c] - target[..., :c])
+    l2 = jnp.mean(per_example(w) * jnp.square(pred[..., c:] - target[..., c:]))
+    return l1 + l2, {"loss_x0": l1, "loss_direction": l2, **aux}
+
+  # --- sampling -----------------------------------------------------------------
+  def noise_fields(self, key, shape):
+    eps = jax.random.normal(key, shape)
+    blue = self.noise.apply(eps)
+    return {f"noise t={u:g}": self.mixed(eps, blue, jnp.full((shape[0],), self.gamma(u)))
+            for u in (1.0, 0.5, 0.1)}
+
+  def sample(self, net: Net, key, shape, *, method="euler", num_steps=250):
+    self.check_sampler(method)
+    c = shape[-1]
+    x = jax.random.normal(key, shape)                       # g_1 = 1: white at t = 1
+    grid = uniform_grid(num_steps)
+    at = lambda t: jnp.full((shape[0],), t)                 # noqa: E731
+    if method == "heun":
+      if self.heads != 2 or self.parametrisation != "grid_free":
+        raise ValueError("the heun sampler needs the grid-free two-head parametrisation")
+
+      def velocity(x, t):
+        f = net(x, t * self.time_scale)
+        return -f[..., :c] - per_example(self.gamma.derivative(t) * t) * f[..., c:]
+      return integrate_ode(velocity, x, grid, "heun")
+
+    def euler(i, x):
+      kk = num_steps - i
+      a_k, a_prev = grid[kk], grid[kk - 1]
+      f = net(x, at(a_k) * self.time_scale)
+      if self.heads == 1:
+        return x + (a_k - a_prev) * f
+      dg = self.gamma(a_k) - self.gamma(a_prev)
+      scale = a_prev if self.parametrisation == "grid_free" else 1.0
+      return x + (a_k - a_prev) * f[..., :c] + dg * scale * f[..., c:]
+    return jax.lax.fori_loop(0, num_steps, euler, x)

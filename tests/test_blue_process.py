@@ -1,0 +1,170 @@
+"""Time-varying blue-noise diffusion: schedules, the mixed operator, loss targets,
+exact-oracle sampling and in-batch pairing."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bluediff.noise import CholeskyNoise, SpectralNoise
+from bluediff.noise import statistics as st
+from bluediff.processes import pairing
+from bluediff.processes.blue import BlueNoiseDiffusion
+from bluediff.processes.schedules import Gamma
+
+
+@pytest.fixture(scope="module")
+def stats8():
+  return st.get_stats(st.BlueNoiseSpec(8), progress=False)
+
+
+@pytest.mark.parametrize("g", [Gamma("sigmoid", 0, 3, 1000), Gamma("sigmoid", 0, 3, 0.2),
+                               Gamma("linear"), Gamma("cosine", 0, 1, 1.0)])
+def test_gamma_endpoints_and_monotone(g):
+  u = jnp.linspace(0, 1, 101)
+  v = np.asarray(g(u))
+  assert abs(v[0]) < 1e-6 and abs(v[-1] - 1) < 1e-6
+  assert np.all(np.diff(v) >= -1e-7)
+  np.testing.assert_allclose(np.asarray(g.derivative(u[1:-1])),
+                             np.gradient(v, 0.01)[1:-1], atol=0.05 * np.abs(np.gradient(v, 0.01)).max())
+
+
+def test_sigmoid_tau_02_reference_values():
+  g = Gamma("sigmoid", 0, 3, 0.2)
+  assert float(g(0.1)) == pytest.approx(0.64, abs=0.01)
+  assert float(g(0.2)) == pytest.approx(0.91, abs=0.01)
+
+
+def _response(process, g, size=8):
+  """The matrix of eps -> L_t eps (columns: responses to unit impulses), [d, d]."""
+  d = size * size
+  eps = jnp.eye(d).reshape(d, size, size, 1)
+  out = process.mixed(eps, process.noise.apply(eps), jnp.full((d,), g))
+  return np.asarray(out).reshape(d, d).T
+
+
+@pytest.mark.parametrize("root", ["fft", "cholesky"])
+def test_mixed_operator_ends_and_variance(stats8, root):
+  noise = (SpectralNoise.from_spectrum(stats8.spectrum) if root == "fft"
+           else CholeskyNoise(stats8.cholesky, 8))
+  lin = BlueNoiseDiffusion(noise, Gamma("linear"))
+  np.testing.assert_allclose(_response(lin, 1.0), np.eye(64), atol=1e-6)       # g = 1: white
+  blue = _response(lin, 0.0)
+  np.testing.assert_allclose(blue @ blue.T, st.circulant_covariance(stats8.spectrum), atol=1e-4)
+  var_half = (_response(lin, 0.5) ** 2).sum(1)          # per-pixel variance of the linear blend
+  assert var_half.mean() < 0.99      # dips below 1 between the ends (Cholesky: not at pixel 0)
+  vp = BlueNoiseDiffusion(noise, Gamma("linear"), blend="vp")
+  for g in (0.0, 0.2, 0.5, 0.8, 1.0):
+    np.testing.assert_allclose((_response(vp, g) ** 2).sum(1), 1.0, atol=1e-4)
+  if root == "cholesky":                                  # non-stationary mix (methods.md §2.1)
+    assert var_half.max() - var_half.min() > 0.05
+  else:
+    assert var_half.max() - var_half.min() < 1e-4
+
+
+def test_loss_weights_and_targets(stats8):
+  noise = SpectralNoise.from_spectrum(stats8.spectrum)
+  x0 = jnp.zeros((4, 8, 8, 1))
+  eps = jax.random.normal(jax.random.key(0), x0.shape)
+  blue = noise.apply(eps)
+  k = jnp.array([1.0, 250.0, 500.0, 1000.0])
+  paper = BlueNoiseDiffusion(noise, Gamma("linear"), parametrisation="paper")
+  _, t, target, w = paper.targets(x0, eps, blue, k)
+  np.testing.assert_allclose(w, 1.0, rtol=1e-4)            # g = a: w_k = 1
+  np.testing.assert_allclose(t, k / 1000)
+  np.testing.assert_allclose(target[..., 1:], ((k - 1) / 1000)[:, None, None, None] * (blue - eps),
+                             rtol=1e-5, atol=1e-6)
+  free = BlueNoiseDiffusion(noise, Gamma("linear"))
+  _, _, target, w = free.targets(x0, eps, blue, k)
+  np.testing.assert_allclose(w, ((k - 1) / 1000) ** 2, rtol=1e-4, atol=1e-9)
+  np.testing.assert_allclose(target[..., 1:], blue - eps, atol=1e-6)
+  tv = BlueNoiseDiffusion(noise, Gamma("sigmoid", 0, 3, 0.2), parametrisation="paper")
+  _, _, _, w = tv.targets(x0, eps, blue, k)
+  g = tv.gamma
+  np.testing.assert_allclose(w, (g(k / 1000) - g((k - 1) / 1000)) * 1000, rtol=1e-3)
+
+
+def _oracle(process, x0):
+  """The exact network for a one-image training set: invert L_t (FFT root) to get eps."""
+  amp = process.noise.amplitude
+  w = process.noise.width
+
+  def net(x, t):
+    a = t[:, None, None, None]
+    g = process.gamma(t)[:, None, None, None]
+    y = (x - (1 - a) * x0) / a                                   # L_t eps
+    eps = jnp.fft.irfft2(jnp.fft.rfft2(y, axes=(1, 2)) / (g + (1 - g) * amp[None, :, :, None]),
+                         s=(x.shape[1], w), axes=(1, 2))
+    direction = process.noise.apply(eps) - eps
+    if process.parametrisation == "paper":
+      direction = (t - 1 / process.train_steps)[:, None, None, None] * direction
+    return jnp.concatenate([x0 - y, direction], -1)
+  return net
+
+
+@pytest.mark.parametrize("parametrisation,steps", [("grid_free", 1000), ("grid_free", 250),
+                                                   ("grid_free", 50), ("paper", 1000)])
+def test_exact_oracle_returns_the_training_image(stats8, parametrisation, steps):
+  noise = SpectralNoise.from_spectrum(stats8.spectrum)
+  p = BlueNoiseDiffusion(noise, Gamma("sigmoid", 0, 3, 0.2), parametrisation=parametrisation)
+  x0 = jax.random.uniform(jax.random.key(1), (2, 8, 8, 1), minval=-1, maxval=1)
+  out = jax.jit(lambda k: p.sample(_oracle(p, x0), k, x0.shape, method="euler",
+                                   num_steps=steps))(jax.random.key(2))
+  np.testing.assert_allclose(np.asarray(out), np.asarray(x0), atol=2e-4)
+
+
+def test_heun_with_the_oracle_converges(stats8):
+  noise = SpectralNoise.from_spectrum(stats8.spectrum)
+  p = BlueNoiseDiffusion(noise, Gamma("sigmoid", 0, 3, 1000))
+  x0 = jax.random.uniform(jax.random.key(1), (2, 8, 8, 1), minval=-1, maxval=1)
+  err = [float(jnp.abs(p.sample(_oracle(p, x0), jax.random.key(2), x0.shape, method="heun",
+                                num_steps=n) - x0).max()) for n in (16, 64)]
+  assert err[1] < 1e-3 and err[1] <= err[0] + 1e-6
+
+
+def test_exact_pairing_is_never_worse():
+  for seed in range(5):
+    k1, k2 = jax.random.split(jax.random.key(seed))
+    noise = jax.random.normal(k1, (16, 8, 8, 3))
+    images = jax.random.uniform(k2, (16, 8, 8, 3), minval=-1, maxval=1)
+    cost = np.asarray(pairing.pairwise_l2(noise, images))
+    total = lambda perm: cost[np.arange(16), np.asarray(perm)].sum()   # noqa: E731
+    exact = pairing.pair("exact", noise, images)
+    greedy = pairing.pair("greedy", noise, images)
+    assert sorted(np.asarray(greedy)) == list(range(16)) and sorted(np.asarray(exact)) == list(range(16))
+    assert total(exact) <= total(np.arange(16)) + 1e-4
+    assert total(exact) <= total(greedy) + 1e-4
+  # greedy: noise 0 takes its nearest image
+  assert int(greedy[0]) == int(np.argmin(cost[0]))
+
+
+def test_loss_runs_with_pairing_in_jit(stats8):
+  noise = SpectralNoise.from_spectrum(stats8.spectrum)
+  x0 = jax.random.uniform(jax.random.key(0), (8, 8, 8, 1), minval=-1, maxval=1)
+  for method in ("greedy", "exact"):
+    p = BlueNoiseDiffusion(noise, Gamma("linear"), pairing=method)
+    net = lambda x, t: jnp.zeros(x.shape[:-1] + (2,))   # noqa: E731
+    loss, aux = jax.jit(lambda k: p.loss(net, x0, k))(jax.random.key(3))
+    assert np.isfinite(float(loss)) and "pairing_gain" in aux
+    if method == "exact":
+      assert float(aux["pairing_gain"]) >= -1e-4
+
+
+def test_trains_in_the_loop_and_checkpoints_pin_the_root(tiny_config, tmp_path):
+  """The generic loop runs the blue-noise process (Cholesky root, greedy pairing);
+  its checkpoint is refused by a config with the other root."""
+  import json
+  import os
+  from bluediff.checkpoint import CheckpointMismatchError, Checkpointer
+  from bluediff.train import build_experiment, restore_or_init, train
+  c = tiny_config()
+  c.process.name, c.process.pairing = "blue_noise", "greedy"
+  c.noise.kind, c.noise.root = "blue", "cholesky"
+  c.training.num_steps, c.training.checkpoint_every, c.training.log_every = 2, 2, 1
+  train(c, str(tmp_path))
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert {"loss_x0", "loss_direction", "pairing_gain"} <= set(rows[-1])
+  assert all(np.isfinite(r["loss"]) for r in rows)
+  c.noise.root = "fft"
+  with Checkpointer(os.path.join(tmp_path, "checkpoints")) as ckpt:
+    with pytest.raises(CheckpointMismatchError, match="noise"):
+      restore_or_init(build_experiment(c), ckpt)
