@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from bluediff import sharding, step as step_lib
 from bluediff.checkpoint import Checkpointer, abstract_like
-from bluediff.config import model_signature, validate
+from bluediff.config import ConfigError, model_signature, validate
 from bluediff.data import pipeline
 from bluediff.data.sources import check_prepared, dataset_spec
 from bluediff.images import save_grid
@@ -86,7 +86,10 @@ def build_experiment(config) -> Experiment:
   spec = dataset_spec(config.data.dataset)
   process = build_process(config)
   image_shape = (config.data.image_size, config.data.image_size, spec.channels)
-  process.check_sampler(config.sampling.method)
+  try:
+    process.check_sampler(config.sampling.method)
+  except ValueError as e:
+    raise ConfigError(f"config.sampling.method: {e}") from None
   model = build_model(config.model, process.output_channels(spec.channels))
   optimizer = step_lib.make_optimizer(config.optim)
   return Experiment(config, mesh, process, model, optimizer, image_shape,

@@ -52,6 +52,11 @@ def get_config() -> ml_collections.ConfigDict:
   p.train_steps = 1000        # T of the training grid t_k = k / T
   p.antithetic = True         # timesteps k and T + 1 - k in the two batch halves
   p.pairing = "none"          # none | greedy (reference) | exact (assignment); global batch
+  # ddpm: eps-prediction with linear betas over train_steps, DDIM sampling
+  p.beta_start = 1e-4
+  p.beta_end = 0.02
+  p.ddim_eta = 0.0            # 0: deterministic DDIM; 1: DDPM-like ancestral noise
+  p.ddpm_time_varying = False # True: the supplement's blue-noise DDIM (two heads, noise = blue)
 
   # --- noise: what the process corrupts with (bluediff.noise).
   c.noise = n = ml_collections.ConfigDict()

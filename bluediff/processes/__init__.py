@@ -2,14 +2,15 @@
 from bluediff.noise import build_noise
 from bluediff.processes.base import Net, Process
 from bluediff.processes.blue import BLENDS, PARAMETRISATIONS, BlueNoiseDiffusion
+from bluediff.processes.ddpm import DDPM, linear_alpha_bar
 from bluediff.processes.iadb import IADB
 from bluediff.processes.pairing import PAIRINGS
 from bluediff.processes.schedules import gamma_from_config
 
-__all__ = ["BLENDS", "IADB", "PAIRINGS", "PARAMETRISATIONS", "PROCESSES", "BlueNoiseDiffusion",
+__all__ = ["BLENDS", "IADB", "PAIRINGS", "PARAMETRISATIONS", "PROCESSES", "BlueNoiseDiffusion", "DDPM",
            "Net", "Process", "build_process"]
 
-PROCESSES = ("iadb", "blue_noise")
+PROCESSES = ("iadb", "blue_noise", "ddpm")
 
 
 def _choice(value, options, field):
@@ -25,6 +26,11 @@ def build_process(config) -> Process:
   noise = build_noise(config.noise, config.data.image_size)
   if p.name == "iadb":
     return IADB(noise, time_scale=p.time_scale)
+  if p.name == "ddpm":
+    import jax.numpy as jnp
+    abar = jnp.asarray(linear_alpha_bar(p.train_steps, p.beta_start, p.beta_end), jnp.float32)
+    return DDPM(noise, gamma_from_config(p), abar, eta=p.ddim_eta,
+                time_varying=p.ddpm_time_varying, time_scale=p.time_scale)
   return BlueNoiseDiffusion(
       noise, gamma_from_config(p),
       blend=_choice(p.blend, BLENDS, "blend"),

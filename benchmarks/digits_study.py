@@ -1,0 +1,79 @@
+"""Equal-budget studies on digits: several variants x seeds, trained, evaluated, tabulated.
+
+    python benchmarks/digits_study.py --study=blue --steps=1200 --seeds=0,1,2 --out=runs/study_blue
+
+Each run is the real command line (`python -m bluediff.main` train, then
+evaluate with the digits metric and spectra); runs already finished are
+reused. Prints a markdown table of mean +- std over seeds and writes it,
+with the comparison plots (`bluediff.compare`), under --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+# name -> (config file, overrides): every variant trains with the same steps x batch.
+STUDIES = {
+    "blue": {
+        "iadb (white)": ("configs/digits.py", []),
+        "blue only": ("configs/digits_blue.py", []),
+        "white->blue fft": ("configs/digits_tv.py", []),
+        "white->blue cholesky": ("configs/digits_tv.py", ["--config.noise.root=cholesky"]),
+        "white->blue fft vp": ("configs/digits_tv.py", ["--config.process.blend=vp"]),
+    },
+}
+METRICS = ("digits_frechet_ratio", "digits_confident", "spectral_log_error")
+
+
+def run(cmd: list[str]) -> None:
+  print("+ " + " ".join(cmd), flush=True)
+  subprocess.run(cmd, check=True)
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--study", default="blue", choices=sorted(STUDIES))
+  ap.add_argument("--steps", type=int, default=1200)
+  ap.add_argument("--seeds", default="0,1,2")
+  ap.add_argument("--eval_samples", type=int, default=1000)
+  ap.add_argument("--out", default="runs/study")
+  args = ap.parse_args()
+  seeds = [int(s) for s in args.seeds.split(",")]
+  results, dirs = {}, []
+  for name, (config, overrides) in STUDIES[args.study].items():
+    slug = name.replace(" ", "_").replace(">", "").replace("(", "").replace(")", "")
+    for seed in seeds:
+      wd = os.path.join(args.out, f"{slug}-s{seed}")
+      common = [sys.executable, "-m", "bluediff.main", f"--config={config}", f"--workdir={wd}",
+                f"--config.seed={seed}", f"--config.training.num_steps={args.steps}", *overrides]
+      if not os.path.exists(os.path.join(wd, "metrics.json")):
+        run(common)
+        run(common + ["--mode=evaluate", "--config.eval.metrics=('digits','spectra')",
+                      f"--config.eval.num_samples={args.eval_samples}"])
+      with open(os.path.join(wd, "metrics.json")) as f:
+        results.setdefault(name, []).append(json.load(f)["metrics"])
+      dirs.append(wd)
+  lines = [f"Study '{args.study}': {args.steps} steps per run, seeds {seeds}, "
+           f"{args.eval_samples} samples per evaluation (mean +- std over seeds)", "",
+           "| variant | " + " | ".join(METRICS) + " | passes |", "|---" * (len(METRICS) + 2) + "|"]
+  for name, rows in results.items():
+    cells = [f"{np.mean([r[m] for r in rows]):.3f} +- {np.std([r[m] for r in rows]):.3f}"
+             for m in METRICS]
+    passes = sum(bool(r["digits_passes"]) for r in rows)
+    lines.append(f"| {name} | " + " | ".join(cells) + f" | {passes}/{len(rows)} |")
+  table = "\n".join(lines)
+  print(table)
+  os.makedirs(args.out, exist_ok=True)
+  with open(os.path.join(args.out, "study.md"), "w") as f:
+    f.write(table + "\n")
+  from bluediff.compare import compare
+  compare(dirs, os.path.join(args.out, "compare"), list(METRICS))
+
+
+if __name__ == "__main__":
+  main()
