@@ -57,6 +57,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
        f"config.data.image_size={size} must be divisible by 2**(len(model.channel_mult)-1)"
        f"={2 ** (levels - 1)}")
   need(config.sampling.num_steps > 0, "config.sampling.num_steps must be positive")
+  sr = config.process.sr_factor
+  need(sr >= 0 and (sr == 0 or size % sr == 0),
+       f"config.process.sr_factor={sr} must be 0 or divide data.image_size={size}")
+  need(sr == 0 or config.process.name in ("iadb", "blue_noise"),
+       f"config.process.sr_factor is for iadb and blue_noise, not {config.process.name}")
 
 
 def model_signature(config, noise_digest: str = "") -> dict:

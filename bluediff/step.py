@@ -79,15 +79,19 @@ def jit_train_step(train_step, mesh, state_sharding):
 
 def make_sampler(model: nn.Module, process: Process, mesh, shape, *, method: str,
                  num_steps: int):
-  """jitted (process, params, key) -> images [shape] sharded over the mesh's 'data' axis."""
+  """jitted (process, params, key, cond=None) -> images [shape] sharded over 'data'.
+
+  cond: the observation [shape] a conditional process restores from (sharded
+  like the output), or None.
+  """
   process.check_sampler(method)
   batch_sh = sharding.batch_sharding(mesh)
 
-  def sample(process, params, key):
+  def sample(process, params, key, cond=None):
     def net(x, t):
       x = jax.lax.with_sharding_constraint(x, batch_sh)
       return model.apply({"params": params}, x, t)
-    return process.sample(net, key, shape, method=method, num_steps=num_steps)
+    return process.sample(net, key, shape, method=method, num_steps=num_steps, cond=cond)
 
   repl = sharding.replicated(mesh)
-  return jax.jit(sample, in_shardings=(repl, repl, repl), out_shardings=batch_sh)
+  return jax.jit(sample, in_shardings=(repl, repl, repl, batch_sh), out_shardings=batch_sh)

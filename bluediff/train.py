@@ -131,10 +131,22 @@ class MetricWriter:
 
 
 def write_sample_grid(exp: Experiment, params, path: str, seed: int) -> str | None:
-  """Samples `training.grid_size` images with the configured sampler, saves a PNG."""
+  """Samples `training.grid_size` images with the configured sampler, saves a PNG.
+
+  Conditional processes restore held-out observations; each tile then shows
+  observation | restoration | reference side by side.
+  """
+  from bluediff.sampling import held_out_observations
   n = exp.config.training.grid_size
   n = -(-n // exp.mesh.devices.size) * exp.mesh.devices.size
-  images = sharding.to_host(exp.sampler(n)(params, jax.random.key(seed)))
+  cond = x = None
+  if exp.process.conditional:
+    x, cond = held_out_observations(exp, n, seed)
+    cond_dev = sharding.shard_replicated_batch(cond.astype(np.float32), exp.mesh)
+  images = sharding.to_host(exp.sampler(n)(params, jax.random.key(seed),
+                                           cond_dev if cond is not None else None))
+  if cond is not None:
+    images = np.concatenate([cond, images, x], axis=2)
   return save_grid(images, path) if exp.is_chief else None
 
 

@@ -67,6 +67,8 @@ class EvalContext:
   images: np.ndarray            # uint8 [N, H, W, C]
   outdir: str
   plots: dict = dataclasses.field(default_factory=dict)   # caption -> png path
+  references: np.ndarray | None = None     # conditional processes: the clean held-out images
+  observations: np.ndarray | None = None   # ... and what the process restored them from
 
   @functools.cached_property
   def inception(self):
@@ -148,7 +150,25 @@ def _spectra(ctx: EvalContext) -> dict:
   return {"spectral_log_error": float(np.mean(np.abs(np.log10(p_samples / p_data))))}
 
 
+def _restoration(ctx: EvalContext) -> dict:
+  """PSNR / SSIM / RMSE against the clean references, of the restorations and of the
+  observations themselves (the baseline a restoration must beat)."""
+  from bluediff.evaluate import image_metrics as im
+  if ctx.references is None:
+    raise ConfigError("the 'restoration' metric needs a conditional process "
+                      "(super-resolution or a cold-diffusion restoration)")
+  ref = ctx.references.astype(np.float32) / 127.5 - 1.0
+  out = {}
+  for name, images in (("restored", ctx.images), ("observed", ctx.observations)):
+    x = images.astype(np.float32) / 127.5 - 1.0
+    out[f"psnr_{name}"] = float(np.mean(np.asarray(im.psnr(x, ref))))
+    out[f"ssim_{name}"] = float(np.mean(np.asarray(im.ssim(x, ref))))
+    out[f"rmse_{name}"] = float(np.mean(np.asarray(im.rmse(x, ref))))
+  return out
+
+
 METRICS: dict[str, Callable[[EvalContext], dict]] = {
+    "restoration": _restoration,
     "digits": _digits, "fid": _fid, "kid": _kid, "precision_recall": _precision_recall,
     "inception_score": _inception_score, "spectra": _spectra,
 }
@@ -185,18 +205,26 @@ def write_report(outdir: str, results: dict, grid: str | None, plots: dict) -> s
 
 
 def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, workdir: str,
-                    tag: str) -> dict:
-  """Scores images uint8 [N, H, W, C]; writes metrics.json + report.md under workdir/eval/tag."""
+                    tag: str, references: np.ndarray | None = None,
+                    observations: np.ndarray | None = None) -> dict:
+  """Scores images uint8 [N, H, W, C]; writes metrics.json + report.md under workdir/eval/tag.
+
+  references / observations (uint8, same shape): for conditional processes.
+  """
   outdir = os.path.join(workdir, "eval", tag)
   if exp.is_chief:
     os.makedirs(outdir, exist_ok=True)
-  ctx = EvalContext(config, exp, images, outdir)
+  ctx = EvalContext(config, exp, images, outdir, references=references, observations=observations)
   metrics = {}
   for name in config.eval.metrics:
     metrics.update(METRICS[name](ctx))
   results = {"protocol": proto, "metrics": metrics}
   if exp.is_chief:
-    grid = save_grid(images[:config.training.grid_size], os.path.join(outdir, "samples_grid.png"))
+    shown = images[:config.training.grid_size]
+    if observations is not None:   # observation | restoration | reference
+      n = len(shown)
+      shown = np.concatenate([observations[:n], shown, references[:n]], axis=2)
+    grid = save_grid(shown, os.path.join(outdir, "samples_grid.png"))
     write_report(outdir, results, grid, ctx.plots)
     for path in (os.path.join(outdir, "metrics.json"), os.path.join(workdir, "metrics.json")):
       with open(path, "w") as f:
@@ -216,17 +244,30 @@ def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None 
   exp = build_experiment(config)
   if samples_path:
     images = load_samples(samples_path, exp.image_shape)
+    refs = obs = None
+    if exp.process.conditional:
+      with np.load(samples_path, allow_pickle=False) as f:
+        if not {"references", "observations"} <= set(f.files):
+          raise ConfigError(f"{samples_path}: a conditional process's samples need "
+                            f"'references' and 'observations' arrays (mode=sample writes them)")
+        refs, obs = f["references"], f["observations"]
     proto = {**protocol(config), "source": os.path.abspath(samples_path), "num_samples": len(images)}
     for k in ("sampler", "num_steps", "seed", "weights"):
       proto.pop(k)
     tag = "samples-" + os.path.splitext(os.path.basename(samples_path))[0]
-    return [evaluate_images(config, exp, images, proto, workdir, tag)]
+    return [evaluate_images(config, exp, images, proto, workdir, tag, refs, obs)]
   params, restored = load_params(exp, workdir, step, config.sampling.use_ema)
+  refs = obs = cond = None
+  if exp.process.conditional:
+    from bluediff.sampling import held_out_observations
+    x, cond = held_out_observations(exp, config.eval.num_samples, config.eval.seed)
+    refs, obs = to_uint8(x), to_uint8(cond)
   out = []
   for num_steps in (config.eval.sampling_steps or (config.sampling.num_steps,)):
     proto = {**protocol(config, num_steps), "checkpoint_step": restored}
     print("evaluation protocol: " + json.dumps(proto))
-    images = generate(exp, params, config.eval.num_samples, config.eval.seed, num_steps=num_steps)
+    images = generate(exp, params, config.eval.num_samples, config.eval.seed, num_steps=num_steps,
+                      cond=cond)
     tag = f"step{restored}-{config.sampling.method}{num_steps}"
-    out.append(evaluate_images(config, exp, images, proto, workdir, tag))
+    out.append(evaluate_images(config, exp, images, proto, workdir, tag, refs, obs))
   return out

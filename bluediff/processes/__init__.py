@@ -25,7 +25,7 @@ def build_process(config) -> Process:
   _choice(p.name, PROCESSES, "name")
   noise = build_noise(config.noise, config.data.image_size)
   if p.name == "iadb":
-    return IADB(noise, time_scale=p.time_scale)
+    return IADB(noise, time_scale=p.time_scale, sr_factor=p.sr_factor)
   if p.name == "ddpm":
     import jax.numpy as jnp
     abar = jnp.asarray(linear_alpha_bar(p.train_steps, p.beta_start, p.beta_end), jnp.float32)
@@ -37,4 +37,4 @@ def build_process(config) -> Process:
       parametrisation=_choice(p.parametrisation, PARAMETRISATIONS, "parametrisation"),
       heads=_choice(p.heads, (1, 2), "heads"), train_steps=p.train_steps,
       antithetic=p.antithetic, pairing=_choice(p.pairing, PAIRINGS, "pairing"),
-      time_scale=p.time_scale)
+      time_scale=p.time_scale, sr_factor=p.sr_factor)

@@ -47,8 +47,20 @@ class Process(abc.ABC):
     """
 
   @abc.abstractmethod
-  def sample(self, net: Net, key: jax.Array, shape, *, method: str, num_steps: int) -> jax.Array:
-    """Draws samples [B, H, W, C] (shape) in data space, roughly [-1, 1]."""
+  def sample(self, net: Net, key: jax.Array, shape, *, method: str, num_steps: int,
+             cond: jax.Array | None = None) -> jax.Array:
+    """Draws samples [B, H, W, C] (shape) in data space, roughly [-1, 1].
+
+    cond: the observation [B, H, W, C] a conditional process restores from
+    (`observe(x0)`); None for unconditional generation.
+    """
+
+  #: True when the process restores an observation (super-resolution, cold diffusion).
+  conditional: ClassVar[bool] = False
+
+  def observe(self, x0: jax.Array, key: jax.Array) -> jax.Array | None:
+    """The observation of clean images a conditional process restores from (None: none)."""
+    return None
 
   def noise_fields(self, key: jax.Array, shape) -> dict[str, jax.Array]:
     """Named example noise fields [B, H, W, C] the process draws (for spectra plots).
@@ -57,10 +69,30 @@ class Process(abc.ABC):
     """
     return {}
 
+  def check_condition(self, cond) -> None:
+    if self.conditional and cond is None:
+      raise ValueError(f"{type(self).__name__} is conditional: sample(..., cond=process.observe(x0))")
+    if not self.conditional and cond is not None:
+      raise ValueError(f"{type(self).__name__} is unconditional; got a cond")
+
   def check_sampler(self, method: str) -> None:
     if method not in self.samplers:
       raise ValueError(f"sampler {method!r} is unknown for process {type(self).__name__}; "
                        f"choose one of {list(self.samplers)}")
+
+
+def low_resolution(x: jax.Array, factor: int) -> jax.Array:
+  """Bilinear down-sampling by `factor` (antialiased) and bilinear back up: [B,H,W,C] -> same."""
+  b, h, w, c = x.shape
+  small = jax.image.resize(x, (b, h // factor, w // factor, c), "bilinear", antialias=True)
+  return jax.image.resize(small, x.shape, "bilinear")
+
+
+def with_condition(net: Net, cond: jax.Array | None) -> Net:
+  """The network seeing concat(x, cond) on channels (super-resolution's input), or net itself."""
+  if cond is None:
+    return net
+  return lambda x, t: net(jnp.concatenate([x, cond.astype(x.dtype)], axis=-1), t)
 
 
 def per_example(t: jax.Array, ndim: int = 4) -> jax.Array:

@@ -25,7 +25,8 @@ from flax import struct
 
 from bluediff.noise import NoiseOperator
 from bluediff.processes import pairing as pairing_lib
-from bluediff.processes.base import Net, Process, mean_squared, per_example
+from bluediff.processes.base import (Net, Process, low_resolution, mean_squared, per_example,
+                                     with_condition)
 from bluediff.processes.iadb import integrate_ode, uniform_grid
 from bluediff.processes.schedules import Gamma
 
@@ -45,6 +46,18 @@ class BlueNoiseDiffusion(Process):
   antithetic: bool = struct.field(pytree_node=False, default=True)
   pairing: str = struct.field(pytree_node=False, default="none")
   time_scale: float = struct.field(pytree_node=False, default=1.0)
+  sr_factor: int = struct.field(pytree_node=False, default=0)   # > 0: super-resolution
+
+  @property
+  def conditional(self) -> bool:
+    return self.sr_factor > 0
+
+  def input_channels(self, data_channels: int) -> int:
+    return data_channels * (2 if self.conditional else 1)
+
+  def observe(self, x0, key=None):
+    """The network's extra input for super-resolution: bilinear down then up (methods.md §2.3)."""
+    return low_resolution(x0, self.sr_factor) if self.conditional else None
 
   @property
   def noise_digest(self) -> str:
@@ -108,7 +121,7 @@ class BlueNoiseDiffusion(Process):
       aux["pairing_gain"] = (jnp.trace(cost) - jnp.sum(cost[jnp.arange(b), perm])) / b
       x0 = x0[perm]
     x_t, t, target, w = self.targets(x0, eps, blue, k)
-    pred = net(x_t, t * self.time_scale)
+    pred = with_condition(net, self.observe(x0))(x_t, t * self.time_scale)
     if self.heads == 1:
       return mean_squared(pred - target), aux
     l1 = mean_squared(pred[..., :c] - target[..., :c])
@@ -122,8 +135,10 @@ class BlueNoiseDiffusion(Process):
     return {f"noise t={u:g}": self.mixed(eps, blue, jnp.full((shape[0],), self.gamma(u)))
             for u in (1.0, 0.5, 0.1)}
 
-  def sample(self, net: Net, key, shape, *, method="euler", num_steps=250):
+  def sample(self, net: Net, key, shape, *, method="euler", num_steps=250, cond=None):
     self.check_sampler(method)
+    self.check_condition(cond)
+    net = with_condition(net, cond)
     c = shape[-1]
     x = jax.random.normal(key, shape)                       # g_1 = 1: white at t = 1
     grid = uniform_grid(num_steps)

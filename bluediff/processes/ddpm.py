@@ -115,8 +115,9 @@ class DDPM(Process):
     z = z if self.time_varying else self.noise.apply(z)
     return jnp.sqrt(ab_j) * x0_hat + jnp.sqrt(jnp.maximum(1.0 - ab_j - s ** 2, 0.0)) * n_j + s * z
 
-  def sample(self, net: Net, key, shape, *, method="ddim", num_steps=50):
+  def sample(self, net: Net, key, shape, *, method="ddim", num_steps=50, cond=None):
     self.check_sampler(method)
+    self.check_condition(cond)
     t = self.train_steps
     grid = jnp.round(jnp.linspace(0, t, num_steps + 1)).astype(jnp.int32)   # 0 = k_0 < ... < k_n = T
     k_init, k_loop = jax.random.split(key)

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 from flax import struct
 
 from bluediff.noise import NoiseOperator
-from bluediff.processes.base import Net, Process, mean_squared, per_example
+from bluediff.processes.base import (Net, Process, low_resolution, mean_squared, per_example,
+                                     with_condition)
 
 
 def uniform_grid(num_steps: int) -> jax.Array:
@@ -53,6 +54,17 @@ class IADB(Process):
   samplers = ("euler", "heun")
   noise: NoiseOperator
   time_scale: float = struct.field(pytree_node=False, default=1.0)
+  sr_factor: int = struct.field(pytree_node=False, default=0)   # > 0: super-resolution
+
+  @property
+  def conditional(self) -> bool:
+    return self.sr_factor > 0
+
+  def input_channels(self, data_channels: int) -> int:
+    return data_channels * (2 if self.conditional else 1)
+
+  def observe(self, x0, key=None):
+    return low_resolution(x0, self.sr_factor) if self.conditional else None
 
   @property
   def noise_digest(self) -> str:
@@ -70,11 +82,14 @@ class IADB(Process):
     k_alpha, k_eps = jax.random.split(key)
     alpha = jax.random.uniform(k_alpha, (x0.shape[0],))
     eps = self.noise(k_eps, x0.shape)
+    net = with_condition(net, self.observe(x0))
     pred = net(self.corrupt(x0, alpha, eps), alpha * self.time_scale)
     return mean_squared(pred - (x0 - eps)), {}
 
-  def sample(self, net: Net, key, shape, *, method="euler", num_steps=128):
+  def sample(self, net: Net, key, shape, *, method="euler", num_steps=128, cond=None):
     self.check_sampler(method)
+    self.check_condition(cond)
+    net = with_condition(net, cond)
     x = self.noise(key, shape)
     velocity = lambda x, a: -net(x, a * self.time_scale)  # dx/da = eps - x0 = -D
     return integrate_ode(velocity, x, uniform_grid(num_steps), method)
