@@ -34,7 +34,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
        f"config.noise.root={config.noise.root!r} is unknown; choose one of {list(ROOTS)}")
   p = config.process
   for field, options in (("gamma", GAMMAS), ("blend", BLENDS), ("parametrisation", PARAMETRISATIONS),
-                         ("pairing", PAIRINGS), ("heads", (1, 2))):
+                         ("pairing", PAIRINGS), ("heads", (1, 2)),
+                         ("pairing_scope", ("global", "shard"))):
     need(p[field] in options,
          f"config.process.{field}={p[field]!r} is unknown; choose one of {list(options)}")
   need(config.model.name in MODELS,

@@ -84,7 +84,7 @@ def build_experiment(config) -> Experiment:
   mesh = sharding.make_mesh(config.mesh)
   validate(config, mesh.devices.size)
   spec = dataset_spec(config.data.dataset)
-  process = build_process(config)
+  process = build_process(config, mesh.devices.size)
   image_shape = (config.data.image_size, config.data.image_size, spec.channels)
   try:
     process.check_sampler(config.sampling.method)

@@ -52,6 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
   p.train_steps = 1000        # T of the training grid t_k = k / T
   p.antithetic = True         # timesteps k and T + 1 - k in the two batch halves
   p.pairing = "none"          # none | greedy (reference) | exact (assignment); global batch
+  p.pairing_scope = "global"  # global (the reference, over the whole batch) | shard (per device)
   p.sr_factor = 0             # iadb / blue_noise: > 0 = super-resolution by this factor
   # ddpm: eps-prediction with linear betas over train_steps, DDIM sampling
   p.beta_start = 1e-4

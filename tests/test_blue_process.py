@@ -210,3 +210,17 @@ def test_super_resolution_trains_and_evaluates_restoration(tiny_config, tmp_path
   want = np.mean([peak_signal_noise_ratio(r, o, data_range=255) for r, o in zip(ref, obs)])
   assert m["psnr_observed"] == pytest.approx(want, abs=1e-3)
   assert 0 < m["ssim_observed"] <= 1 and m["rmse_restored"] > 0
+
+
+def test_per_shard_pairing_stays_inside_each_shard():
+  k1, k2 = jax.random.split(jax.random.key(7))
+  noise = jax.random.normal(k1, (16, 4, 4, 1))
+  images = jax.random.uniform(k2, (16, 4, 4, 1), minval=-1, maxval=1)
+  for method in ("greedy", "exact"):
+    perm = np.asarray(pairing.pair(method, noise, images, groups=4))
+    assert sorted(perm) == list(range(16))
+    for g in range(4):
+      block = perm[4 * g:4 * g + 4]
+      assert set(block) == set(range(4 * g, 4 * g + 4))
+      local = np.asarray(pairing.pair(method, noise[4 * g:4 * g + 4], images[4 * g:4 * g + 4]))
+      np.testing.assert_array_equal(block, local + 4 * g)

@@ -19,8 +19,11 @@ def _choice(value, options, field):
   return value
 
 
-def build_process(config) -> Process:
-  """The process a config names, with its noise operator (built or loaded from the cache)."""
+def build_process(config, num_shards: int = 1) -> Process:
+  """The process a config names, with its noise operator (built or loaded from the cache).
+
+  num_shards: how many device shards the batch is split over (per-shard pairing).
+  """
   p = config.process
   _choice(p.name, PROCESSES, "name")
   noise = build_noise(config.noise, config.data.image_size)
@@ -37,4 +40,6 @@ def build_process(config) -> Process:
       parametrisation=_choice(p.parametrisation, PARAMETRISATIONS, "parametrisation"),
       heads=_choice(p.heads, (1, 2), "heads"), train_steps=p.train_steps,
       antithetic=p.antithetic, pairing=_choice(p.pairing, PAIRINGS, "pairing"),
+      pairing_groups=num_shards if _choice(p.pairing_scope, ("global", "shard"),
+                                           "pairing_scope") == "shard" else 1,
       time_scale=p.time_scale, sr_factor=p.sr_factor)

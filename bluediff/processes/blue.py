@@ -45,6 +45,7 @@ class BlueNoiseDiffusion(Process):
   train_steps: int = struct.field(pytree_node=False, default=1000)
   antithetic: bool = struct.field(pytree_node=False, default=True)
   pairing: str = struct.field(pytree_node=False, default="none")
+  pairing_groups: int = struct.field(pytree_node=False, default=1)   # > 1: per device shard
   time_scale: float = struct.field(pytree_node=False, default=1.0)
   sr_factor: int = struct.field(pytree_node=False, default=0)   # > 0: super-resolution
 
@@ -116,9 +117,12 @@ class BlueNoiseDiffusion(Process):
     aux = {}
     if self.pairing != "none":
       g = self.gamma(k / self.train_steps)
-      perm = pairing_lib.pair(self.pairing, self.mixed(eps, blue, g), x0)
-      cost = pairing_lib.pairwise_l2(self.mixed(eps, blue, g), x0)
-      aux["pairing_gain"] = (jnp.trace(cost) - jnp.sum(cost[jnp.arange(b), perm])) / b
+      noise_t = self.mixed(eps, blue, g)
+      perm = pairing_lib.pair(self.pairing, noise_t, x0, self.pairing_groups)
+      # mean unsquared distance saved per example (noise i was paired with image i before)
+      before = jnp.sqrt(jnp.sum(jnp.square(noise_t - x0), axis=(1, 2, 3)))
+      after = jnp.sqrt(jnp.sum(jnp.square(noise_t - x0[perm]), axis=(1, 2, 3)))
+      aux["pairing_gain"] = jnp.mean(before - after)
       x0 = x0[perm]
     x_t, t, target, w = self.targets(x0, eps, blue, k)
     pred = with_condition(net, self.observe(x0))(x_t, t * self.time_scale)

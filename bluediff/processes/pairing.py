@@ -49,16 +49,31 @@ def _lsa(cost: np.ndarray) -> np.ndarray:
 def exact_assignment(cost: jax.Array) -> jax.Array:
   """perm [B] minimising sum_i cost[i, perm[i]] (host callback)."""
   out = jax.ShapeDtypeStruct((cost.shape[0],), jnp.int32)
-  return jax.pure_callback(_lsa, out, cost)
+  return jax.pure_callback(_lsa, out, cost, vmap_method="sequential")
 
 
-def pair(method: str, noise: jax.Array, images: jax.Array) -> jax.Array:
-  """perm [B] for `method` in PAIRINGS ("none": the identity)."""
-  if method == "none":
-    return jnp.arange(images.shape[0])
+def _pair_one(method: str, noise: jax.Array, images: jax.Array) -> jax.Array:
   cost = pairwise_l2(noise, images)
   if method == "greedy":
     return greedy_assignment(cost)
   if method == "exact":
     return exact_assignment(cost)
   raise ValueError(f"pairing {method!r} is unknown; choose one of {list(PAIRINGS)}")
+
+
+def pair(method: str, noise: jax.Array, images: jax.Array, groups: int = 1) -> jax.Array:
+  """perm [B] for `method` in PAIRINGS ("none": the identity).
+
+  groups > 1 pairs within each of `groups` contiguous blocks of the batch
+  (one block per device shard: no cross-device traffic); perm stays global.
+  """
+  b = images.shape[0]
+  if method == "none":
+    return jnp.arange(b)
+  if groups == 1:
+    return _pair_one(method, noise, images)
+  if b % groups:
+    raise ValueError(f"batch {b} does not split into {groups} pairing groups")
+  split = lambda x: x.reshape((groups, b // groups) + x.shape[1:])   # noqa: E731
+  local = jax.vmap(lambda n, x: _pair_one(method, n, x))(split(noise), split(images))
+  return (local + (jnp.arange(groups) * (b // groups))[:, None]).reshape(b)
