@@ -1,0 +1,185 @@
+"""Cold-diffusion degradations D(x0, t[, key]): pure, jittable, O(1) in t.
+
+Every degradation is a frozen pytree with `num_steps` T and
+`__call__(x0, t, key) -> x_t` for x0 [B, H, W, C] in [-1, 1] and integer t [B]
+in 0..T, with D(x0, 0) = x0. Random degradations draw from `key` [B] (one
+key per image) and nothing else, so a trajectory that reuses its key sees one
+mask / one snow layer at every t (methods.md §3).
+
+Blur is exact in O(1): a symmetric kernel applied with periodic padding is a
+circular convolution, and with reflect padding (the reference's) it is a
+circular convolution of the whole-sample symmetric extension (period
+2(N - 1); exact while the kernel radius is below N) - both diagonalised by
+an FFT. Step i's actual sampled, truncated kernel has transfer function
+H_i(k); t steps multiply: D(x0, t) = F^-1(prod_{i<=t} H_i . F x0), from a
+table of cumulative products (one row per t) built once.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+PADDINGS = ("reflect", "periodic")
+
+
+def gaussian_kernel_1d(std: float, size: int) -> np.ndarray:
+  """The sampled, truncated, normalised Gaussian on offsets -(size//2)..size//2."""
+  r = size // 2
+  x = np.arange(-r, r + 1, dtype=np.float64)
+  k = np.exp(-x ** 2 / (2 * std ** 2))
+  return k / k.sum()
+
+
+def transfer_function(kernel: np.ndarray, period: int) -> np.ndarray:
+  """Real transfer function [period // 2 + 1] of a symmetric 1-D kernel on a torus of `period`."""
+  r = len(kernel) // 2
+  if r >= period:
+    raise ValueError(f"kernel radius {r} does not fit a period of {period}")
+  wrapped = np.zeros(period)
+  for offset, v in zip(range(-r, r + 1), kernel):
+    wrapped[offset % period] += v
+  return np.real(np.fft.rfft(wrapped))
+
+
+def _extend(x: jax.Array, axis: int) -> jax.Array:
+  """Whole-sample symmetric extension along `axis`: length N -> 2 (N - 1)."""
+  n = x.shape[axis]
+  inner = jax.lax.slice_in_dim(x, 1, n - 1, axis=axis)
+  return jnp.concatenate([x, jnp.flip(inner, axis)], axis=axis)
+
+
+def filter_axis(x: jax.Array, tf: jax.Array, axis: int, padding: str) -> jax.Array:
+  """Applies per-example transfer functions tf [B, P // 2 + 1] along `axis` of x [B, H, W, C]."""
+  n = x.shape[axis]
+  ext = _extend(x, axis) if padding == "reflect" else x
+  period = ext.shape[axis]
+  shape = [tf.shape[0], 1, 1, 1]
+  shape[axis] = tf.shape[1]
+  y = jnp.fft.irfft(jnp.fft.rfft(ext, axis=axis) * tf.reshape(shape), n=period, axis=axis)
+  return jax.lax.slice_in_dim(y, 0, n, axis=axis).astype(x.dtype)
+
+
+@struct.dataclass
+class Blur:
+  """Repeated Gaussian blur; step i uses std_i = std_fn(i) on a size x size kernel.
+
+  tf_h, tf_w: cumulative transfer functions [T + 1, P // 2 + 1] per axis
+  (row t = prod_{i<=t}); `mean_at_end` replaces D(., T) by the per-channel mean
+  (the generation variant).
+  """
+  tf_h: jax.Array
+  tf_w: jax.Array
+  stds: tuple = struct.field(pytree_node=False)
+  kernel_size: int = struct.field(pytree_node=False, default=11)
+  padding: str = struct.field(pytree_node=False, default="reflect")
+  mean_at_end: bool = struct.field(pytree_node=False, default=False)
+  random: ClassVar[bool] = False
+
+  @property
+  def num_steps(self) -> int:
+    return self.tf_h.shape[0] - 1
+
+  @classmethod
+  def build(cls, stds, kernel_size: int, image_size: int, padding: str = "reflect",
+            mean_at_end: bool = False) -> "Blur":
+    if padding not in PADDINGS:
+      raise ValueError(f"blur padding {padding!r} is unknown; choose one of {list(PADDINGS)}")
+    period = 2 * (image_size - 1) if padding == "reflect" else image_size
+    rows = [np.ones(period // 2 + 1)]
+    for std in stds:
+      rows.append(rows[-1] * transfer_function(gaussian_kernel_1d(std, kernel_size), period))
+    tf = jnp.asarray(np.stack(rows), jnp.float32)
+    return cls(tf, tf, tuple(float(s) for s in stds), kernel_size, padding, mean_at_end)
+
+  def __call__(self, x0, t, key=None):
+    t = jnp.asarray(t, jnp.int32)
+    y = filter_axis(filter_axis(x0, self.tf_h[t], 1, self.padding), self.tf_w[t], 2, self.padding)
+    if self.mean_at_end:
+      mean = jnp.broadcast_to(x0.mean(axis=(1, 2), keepdims=True), x0.shape)
+      y = jnp.where((t == self.num_steps)[:, None, None, None], mean, y)
+    return y
+
+  def recursive(self, x0, t: int):
+    """The reference's O(t) form: t depthwise convolutions, each padded (for comparison)."""
+    mode = "reflect" if self.padding == "reflect" else "wrap"
+    r = self.kernel_size // 2
+    x = x0
+    for i in range(t):
+      k1 = jnp.asarray(gaussian_kernel_1d(self.stds[i], self.kernel_size), x.dtype)
+      k2 = jnp.outer(k1, k1)[:, :, None, None] * jnp.ones((1, 1, 1, x.shape[-1]), x.dtype)
+      xp = jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode=mode)
+      x = jax.lax.conv_general_dilated(xp, k2, (1, 1), "VALID",
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                       feature_group_count=x.shape[-1],
+                                       precision=jax.lax.Precision.HIGHEST)
+    if self.mean_at_end and t == self.num_steps:
+      x = jnp.broadcast_to(x0.mean(axis=(1, 2), keepdims=True), x0.shape)
+    return x
+
+
+@struct.dataclass
+class GaussianMaskInpaint:
+  """x_t = x0 * prod_{i<=t} (1 - exp(-r^2 / (2 s_i^2))), s_i = std (i + initial).
+
+  r: distance to the mask centre, drawn uniformly per image from `key`
+  (`random_centre`) or the image centre.
+  """
+  num_steps: int = struct.field(pytree_node=False, default=50)
+  std: float = struct.field(pytree_node=False, default=0.1)
+  initial: float = struct.field(pytree_node=False, default=11.0)
+  random_centre: bool = struct.field(pytree_node=False, default=True)
+  random: ClassVar[bool] = True
+
+  def mask(self, shape, t, key):
+    """[B, H, W, 1] multiplicative mask at steps t [B]."""
+    b, h, w, _ = shape
+    if self.random_centre:
+      centre = jax.vmap(lambda k: jax.random.uniform(k, (2,)))(key) * jnp.array([h, w])
+    else:
+      centre = jnp.tile(jnp.array([[(h - 1) / 2, (w - 1) / 2]]), (b, 1))
+    yy, xx = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
+    r2 = (yy[None] - centre[:, 0, None, None]) ** 2 + (xx[None] - centre[:, 1, None, None]) ** 2
+    i = jnp.arange(1, self.num_steps + 1, dtype=jnp.float32)
+    s = self.std * (i + self.initial)
+    log_z = jnp.log1p(-jnp.exp(-r2[:, None] / (2 * s[None, :, None, None] ** 2)))   # [B, T, H, W]
+    on = (i[None, :] <= jnp.asarray(t)[:, None])[:, :, None, None]
+    return jnp.exp(jnp.sum(jnp.where(on, log_z, 0.0), axis=1))[..., None]
+
+  def __call__(self, x0, t, key=None):
+    return x0 * self.mask(x0.shape, t, key)
+
+
+@struct.dataclass
+class SuperResolution:
+  """Step t: t bicubic halvings (no antialias), then nearest back to full size."""
+  num_steps: int = struct.field(pytree_node=False, default=3)
+  random: ClassVar[bool] = False
+
+  def levels(self, x0):
+    """[T + 1, B, H, W, C]: every level, resized back (static shapes)."""
+    b, h, w, c = x0.shape
+    out, x = [x0], x0
+    for _ in range(self.num_steps):
+      x = jax.image.resize(x, (b, x.shape[1] // 2, x.shape[2] // 2, c), "bicubic", antialias=False)
+      out.append(jax.image.resize(x, x0.shape, "nearest"))
+    return jnp.stack(out)
+
+  def __call__(self, x0, t, key=None):
+    levels = self.levels(x0)
+    return levels[jnp.asarray(t), jnp.arange(x0.shape[0])]
+
+
+@struct.dataclass
+class Desaturate:
+  """gray + (1 - t / T) (x0 - gray), gray = the channel mean."""
+  num_steps: int = struct.field(pytree_node=False, default=20)
+  random: ClassVar[bool] = False
+
+  def __call__(self, x0, t, key=None):
+    gray = x0.mean(axis=-1, keepdims=True)
+    keep = 1.0 - jnp.asarray(t, jnp.float32) / self.num_steps
+    return gray + keep[:, None, None, None] * (x0 - gray)

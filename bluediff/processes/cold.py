@@ -1,0 +1,81 @@
+"""Cold diffusion (Bansal et al. 2023): restoration of any degradation, methods.md §3.
+
+A restoration network R(x_t, t) ~ x0 is trained with |R(D(x0, t), t) - x0|
+(L1 by default), t uniform in 1..T. Samplers from an observation x_T:
+  alg1    x_{s-1} = D(R(x_s, s), s - 1)                       (naive)
+  alg2    x_{s-1} = x_s - D(x0_hat, s) + D(x0_hat, s - 1)      (TACoS, default)
+  direct  x0_hat = R(x_T, T)                                   (one shot)
+Random degradations use one key per image for the whole trajectory; the
+sampler derives those keys from its key exactly as `observe` does, so an
+observation and its restoration see the same mask.
+
+The network always sees t / T * time_scale. T comes from the degradation
+(`sampling.num_steps` does not apply: every step is taken).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from bluediff.processes.base import Net, Process
+
+LOSSES = ("l1", "l2")
+
+
+def per_image_keys(key: jax.Array, batch: int) -> jax.Array:
+  """The per-image degradation keys of a batch: observe and sample agree on them."""
+  return jax.random.split(key, batch)
+
+
+@struct.dataclass
+class ColdDiffusion(Process):
+  samplers = ("alg2", "alg1", "direct")
+  degradation: Any
+  loss_kind: str = struct.field(pytree_node=False, default="l1")
+  time_scale: float = struct.field(pytree_node=False, default=1.0)
+
+  @property
+  def conditional(self) -> bool:
+    return True
+
+  @property
+  def num_steps(self) -> int:
+    return self.degradation.num_steps
+
+  def _time(self, s, batch):
+    return jnp.broadcast_to(jnp.asarray(s, jnp.float32), (batch,)) / self.num_steps * self.time_scale
+
+  def loss(self, net: Net, x0, key):
+    k_t, k_d = jax.random.split(key)
+    b = x0.shape[0]
+    t = jax.random.randint(k_t, (b,), 1, self.num_steps + 1)
+    x_t = self.degradation(x0, t, per_image_keys(k_d, b))
+    err = net(x_t, self._time(t, b)) - x0
+    return (jnp.mean(jnp.abs(err)) if self.loss_kind == "l1" else jnp.mean(jnp.square(err))), {}
+
+  def observe(self, x0, key):
+    """The fully degraded x_T the samplers start from."""
+    b = x0.shape[0]
+    return self.degradation(x0, jnp.full((b,), self.num_steps), per_image_keys(key, b))
+
+  def step(self, net: Net, x, s, keys, method: str):
+    """x_s -> x_{s-1} for integer s >= 1 (scalar)."""
+    b = x.shape[0]
+    x0_hat = net(x, self._time(s, b))
+    at = lambda u: jnp.full((b,), u, jnp.int32)   # noqa: E731
+    if method == "alg1":
+      return self.degradation(x0_hat, at(s - 1), keys)
+    return x - self.degradation(x0_hat, at(s), keys) + self.degradation(x0_hat, at(s - 1), keys)
+
+  def sample(self, net: Net, key, shape, *, method="alg2", num_steps=0, cond=None):
+    self.check_sampler(method)
+    self.check_condition(cond)
+    b = shape[0]
+    if method == "direct":
+      return net(cond, self._time(self.num_steps, b))
+    keys = per_image_keys(key, b)
+    t = self.num_steps
+    return jax.lax.fori_loop(0, t, lambda i, x: self.step(net, x, t - i, keys, method), cond)
