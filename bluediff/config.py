@@ -10,6 +10,7 @@ import json
 import ml_collections
 
 from bluediff.data.sources import dataset_spec
+from bluediff.degradations import DEGRADATIONS
 from bluediff.models import MODELS
 from bluediff.noise import NOISES, ROOTS
 from bluediff.processes import BLENDS, PAIRINGS, PARAMETRISATIONS, PROCESSES
@@ -58,6 +59,15 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
        f"config.data.image_size={size} must be divisible by 2**(len(model.channel_mult)-1)"
        f"={2 ** (levels - 1)}")
   need(config.sampling.num_steps > 0, "config.sampling.num_steps must be positive")
+  if config.process.name == "cold":
+    g = config.degradation
+    need(g.kind in DEGRADATIONS,
+         f"config.degradation.kind={g.kind!r} is unknown; choose one of {list(DEGRADATIONS)}")
+    need(g.num_steps > 0, "config.degradation.num_steps must be positive")
+    need(g.kind != "blur" or g.kernel_size // 2 < size,
+         f"config.degradation.kernel_size={g.kernel_size} is too large for {size}px images")
+    need(g.kind != "sr" or size % (2 ** g.num_steps) == 0,
+         f"config.degradation: {size}px images cannot be halved {g.num_steps} times")
   sr = config.process.sr_factor
   need(sr >= 0 and (sr == 0 or size % sr == 0),
        f"config.process.sr_factor={sr} must be 0 or divide data.image_size={size}")

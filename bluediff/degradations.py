@@ -183,3 +183,33 @@ class Desaturate:
     gray = x0.mean(axis=-1, keepdims=True)
     keep = 1.0 - jnp.asarray(t, jnp.float32) / self.num_steps
     return gray + keep[:, None, None, None] * (x0 - gray)
+
+
+DEGRADATIONS = ("blur", "inpaint", "sr", "desaturate")
+
+
+def blur_stds(config) -> list[float]:
+  g = config
+  if g.blur_schedule == "linear":
+    return [g.blur_std + g.blur_std_step * i for i in range(g.num_steps)]
+  if g.blur_schedule == "exp":
+    return [float(np.exp(g.blur_std_step * i)) for i in range(g.num_steps)]
+  raise ValueError(f"config.degradation.blur_schedule={g.blur_schedule!r}: use linear or exp")
+
+
+def build_degradation(degradation_config, image_size: int):
+  """The degradation a config section names (see configs/base.py `degradation`)."""
+  g = degradation_config
+  if g.kind == "blur":
+    return Blur.build(blur_stds(g), g.kernel_size, image_size, g.padding, g.mean_at_end)
+  if g.kind == "inpaint":
+    return GaussianMaskInpaint(g.num_steps, g.mask_std, g.mask_initial, g.random_centre)
+  if g.kind == "sr":
+    if image_size % (2 ** g.num_steps):
+      raise ValueError(f"super-resolution: image_size {image_size} cannot be halved "
+                       f"{g.num_steps} times")
+    return SuperResolution(g.num_steps)
+  if g.kind == "desaturate":
+    return Desaturate(g.num_steps)
+  raise ValueError(f"config.degradation.kind={g.kind!r} is unknown; choose one of "
+                   f"{list(DEGRADATIONS)}")

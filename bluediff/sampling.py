@@ -29,44 +29,61 @@ def load_params(exp: Experiment, workdir: str, step: int | None = None, use_ema:
   return (state.ema_params if use_ema else state.params), restored
 
 
-def held_out_observations(exp: Experiment, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """(clean held-out images [num, H, W, C] in [-1, 1], their observations) for a conditional
-  process: what super-resolution or a restoration starts from."""
+def held_out_references(exp: Experiment, num: int) -> np.ndarray:
+  """The first `num` held-out images [num, H, W, C] in [-1, 1]: what conditional
+  processes restore in sample / evaluate / the training grids."""
   c = exp.config
   x, _ = load_split(c.data.dataset, c.data.eval_split, c.data.image_size, c.data.data_dir)
   if num > len(x):
-    raise ConfigError(f"{num} observations asked, but {c.data.dataset}/{c.data.eval_split} "
+    raise ConfigError(f"{num} restorations asked, but {c.data.dataset}/{c.data.eval_split} "
                       f"holds {len(x)} images")
-  x = x[:num]
-  observe = jax.jit(exp.process.observe)
-  cond = np.concatenate([np.asarray(observe(x[i:i + 500], jax.random.fold_in(jax.random.key(seed), i)))
-                         for i in range(0, num, 500)])
-  return x, cond
+  return x[:num]
+
+
+def _batches(num: int, batch_size: int, is_chief: bool, desc: str):
+  return tqdm(range(-(-num // batch_size)), desc=desc, disable=not is_chief)
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+  return np.concatenate([x, np.zeros((size - len(x),) + x.shape[1:], x.dtype)]) if len(x) < size else x
 
 
 def generate(exp: Experiment, params, num: int, seed: int, batch_size: int | None = None,
-             method: str | None = None, num_steps: int | None = None,
-             cond: np.ndarray | None = None) -> np.ndarray:
-  """`num` samples as uint8 [num, H, W, C]; batch b uses key fold_in(seed, b).
+             method: str | None = None, num_steps: int | None = None) -> np.ndarray:
+  """`num` unconditional samples as uint8 [num, H, W, C]; batch b uses key fold_in(seed, b)."""
+  if exp.process.conditional:
+    raise ConfigError(f"process {exp.config.process.name} restores observations; it does not "
+                      f"generate from noise alone")
+  batch_size = batch_size or exp.config.sampling.batch_size
+  sample = exp.sampler(batch_size, method, num_steps)
+  base = jax.random.key(seed)
+  out = [to_uint8(sharding.to_host(sample(params, jax.random.fold_in(base, b))))
+         for b in _batches(num, batch_size, exp.is_chief, "sample")]
+  return np.concatenate(out)[:num]
 
-  cond: observations [num, H, W, C] for a conditional process (restored in
-  order; the last batch is padded).
+
+def restore(exp: Experiment, params, references: np.ndarray, seed: int,
+            batch_size: int | None = None, method: str | None = None,
+            num_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Observes clean images [N, H, W, C] in [-1, 1] and restores them.
+
+  Batch b uses key fold_in(seed, b) for the observation AND the sampler, so a
+  random degradation (a mask centre, a snow layer) is the same in both.
+  Returns (restorations, observations), uint8 [N, H, W, C].
   """
   batch_size = batch_size or exp.config.sampling.batch_size
   sample = exp.sampler(batch_size, method, num_steps)
-  if exp.process.conditional and cond is None:
-    raise ConfigError(f"process {exp.config.process.name} is conditional: it restores "
-                      f"observations (see held_out_observations)")
+  observe = jax.jit(exp.process.observe)
   base = jax.random.key(seed)
-  out = []
-  for b in tqdm(range(-(-num // batch_size)), desc="sample", disable=not exp.is_chief):
-    c = None
-    if cond is not None:
-      c = cond[b * batch_size:(b + 1) * batch_size]
-      c = np.concatenate([c, np.zeros((batch_size - len(c),) + c.shape[1:], c.dtype)])
-      c = sharding.shard_replicated_batch(c.astype(np.float32), exp.mesh)
-    out.append(to_uint8(sharding.to_host(sample(params, jax.random.fold_in(base, b), c))))
-  return np.concatenate(out)[:num]
+  restored, observed = [], []
+  for b in _batches(len(references), batch_size, exp.is_chief, "restore"):
+    key = jax.random.fold_in(base, b)
+    x = _pad(np.asarray(references[b * batch_size:(b + 1) * batch_size], np.float32), batch_size)
+    cond = observe(sharding.shard_replicated_batch(x, exp.mesh), key)
+    restored.append(to_uint8(sharding.to_host(sample(params, key, cond))))
+    observed.append(to_uint8(sharding.to_host(cond)))
+  n = len(references)
+  return np.concatenate(restored)[:n], np.concatenate(observed)[:n]
 
 
 def run_sample(config, workdir: str, step: int | None = None) -> str:
@@ -76,9 +93,9 @@ def run_sample(config, workdir: str, step: int | None = None) -> str:
   params, restored = load_params(exp, workdir, step, sc.use_ema)
   extra = {}
   if exp.process.conditional:
-    x, cond = held_out_observations(exp, sc.num_samples, config.seed)
-    images = generate(exp, params, sc.num_samples, config.seed, cond=cond)
-    extra = {"observations": to_uint8(cond), "references": to_uint8(x)}
+    refs = held_out_references(exp, sc.num_samples)
+    images, observations = restore(exp, params, refs, config.seed)
+    extra = {"observations": observations, "references": to_uint8(refs)}
   else:
     images = generate(exp, params, sc.num_samples, config.seed)
   path = os.path.join(workdir, "samples.npz")

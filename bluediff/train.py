@@ -22,7 +22,7 @@ from bluediff import sharding, step as step_lib
 from bluediff.checkpoint import Checkpointer, abstract_like
 from bluediff.config import ConfigError, model_signature, validate
 from bluediff.data import pipeline
-from bluediff.data.sources import check_prepared, dataset_spec
+from bluediff.data.sources import check_prepared, dataset_spec, to_uint8
 from bluediff.images import save_grid
 from bluediff.models import build_model
 from bluediff.processes import Process, build_process
@@ -62,11 +62,15 @@ class Experiment:
                              self.process_on_mesh)
 
   def sampler(self, num: int, method: str | None = None, num_steps: int | None = None):
-    """jitted (params, key) -> [num, H, W, C] images (a partial over the process)."""
+    """jitted (params, key, cond=None) -> [num, H, W, C] images, over this experiment's process."""
     sc = self.config.sampling
     fn = step_lib.make_sampler(self.model, self.process, self.mesh, (num, *self.image_shape),
                                method=method or sc.method, num_steps=num_steps or sc.num_steps)
-    return functools.partial(fn, self.process_on_mesh)
+    process = self.process_on_mesh
+
+    def sample(params, key, cond=None):
+      return fn(process, params, key, cond)
+    return sample
 
   @property
   def signature(self) -> dict:
@@ -136,17 +140,15 @@ def write_sample_grid(exp: Experiment, params, path: str, seed: int) -> str | No
   Conditional processes restore held-out observations; each tile then shows
   observation | restoration | reference side by side.
   """
-  from bluediff.sampling import held_out_observations
+  from bluediff.sampling import held_out_references, restore
   n = exp.config.training.grid_size
   n = -(-n // exp.mesh.devices.size) * exp.mesh.devices.size
-  cond = x = None
   if exp.process.conditional:
-    x, cond = held_out_observations(exp, n, seed)
-    cond_dev = sharding.shard_replicated_batch(cond.astype(np.float32), exp.mesh)
-  images = sharding.to_host(exp.sampler(n)(params, jax.random.key(seed),
-                                           cond_dev if cond is not None else None))
-  if cond is not None:
-    images = np.concatenate([cond, images, x], axis=2)
+    refs = held_out_references(exp, n)
+    restored, observed = restore(exp, params, refs, seed, batch_size=n)
+    images = np.concatenate([observed, restored, to_uint8(refs)], axis=2)
+  else:
+    images = sharding.to_host(exp.sampler(n)(params, jax.random.key(seed)))
   return save_grid(images, path) if exp.is_chief else None
 
 

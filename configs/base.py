@@ -53,12 +53,27 @@ def get_config() -> ml_collections.ConfigDict:
   p.antithetic = True         # timesteps k and T + 1 - k in the two batch halves
   p.pairing = "none"          # none | greedy (reference) | exact (assignment); global batch
   p.pairing_scope = "global"  # global (the reference, over the whole batch) | shard (per device)
+  p.loss = "l1"               # cold: l1 (the reference) | l2
   p.sr_factor = 0             # iadb / blue_noise: > 0 = super-resolution by this factor
   # ddpm: eps-prediction with linear betas over train_steps, DDIM sampling
   p.beta_start = 1e-4
   p.beta_end = 0.02
   p.ddim_eta = 0.0            # 0: deterministic DDIM; 1: DDPM-like ancestral noise
   p.ddpm_time_varying = False # True: the supplement's blue-noise DDIM (two heads, noise = blue)
+
+  # --- degradation: cold diffusion's D(x0, t) (bluediff.degradations; process.name="cold").
+  c.degradation = g = ml_collections.ConfigDict()
+  g.kind = "blur"             # blur | inpaint | sr | desaturate
+  g.num_steps = 50            # T
+  g.blur_schedule = "linear"  # std_i = blur_std + blur_std_step * i | "exp": exp(blur_std_step * i)
+  g.blur_std = 0.35           # (CIFAR: 0.35 + i / 100; MNIST: constant 7 -> step 0)
+  g.blur_std_step = 0.01
+  g.kernel_size = 11
+  g.padding = "reflect"       # reflect (the reference) | periodic
+  g.mean_at_end = False       # blur generation: D(., T) = the per-channel mean
+  g.mask_std = 0.1            # inpaint: s_i = mask_std * (i + mask_initial)
+  g.mask_initial = 11.0
+  g.random_centre = True      # inpaint: random mask centre per image (else the image centre)
 
   # --- noise: what the process corrupts with (bluediff.noise).
   c.noise = n = ml_collections.ConfigDict()

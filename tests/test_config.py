@@ -35,7 +35,8 @@ def test_every_experiment_config_validates():
   import importlib
   import pathlib
   names = [p.stem for p in pathlib.Path("configs").glob("*.py") if p.stem not in ("__init__", "base")]
-  assert {"digits", "digits_tv", "digits_blue", "cifar_iadb", "cifar_tv", "cifar_blue"} <= set(names)
+  assert {"digits", "digits_tv", "digits_blue", "cifar_iadb", "cifar_tv", "cifar_blue",
+          "cifar_ddim", "digits_cold_blur", "cifar_cold_blur"} <= set(names)
   for name in names:
     validate(importlib.import_module(f"configs.{name}").get_config(), num_devices=1)
 

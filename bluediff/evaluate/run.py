@@ -25,7 +25,7 @@ import numpy as np
 from bluediff.config import ConfigError
 from bluediff.data.sources import check_prepared, load_split, to_uint8
 from bluediff.images import save_grid
-from bluediff.sampling import generate, load_params
+from bluediff.sampling import generate, load_params, restore
 from bluediff.train import Experiment, build_experiment
 
 INCEPTION_METRICS = ("fid", "kid", "precision_recall", "inception_score")
@@ -69,6 +69,7 @@ class EvalContext:
   plots: dict = dataclasses.field(default_factory=dict)   # caption -> png path
   references: np.ndarray | None = None     # conditional processes: the clean held-out images
   observations: np.ndarray | None = None   # ... and what the process restored them from
+  other_restorations: dict = dataclasses.field(default_factory=dict)   # e.g. {"direct": uint8}
 
   @functools.cached_property
   def inception(self):
@@ -151,19 +152,27 @@ def _spectra(ctx: EvalContext) -> dict:
 
 
 def _restoration(ctx: EvalContext) -> dict:
-  """PSNR / SSIM / RMSE against the clean references, of the restorations and of the
-  observations themselves (the baseline a restoration must beat)."""
+  """Against the clean references: PSNR / SSIM / RMSE (and, on digits, the judge's
+  Frechet distance) of the restorations, of other samplers' restorations (cold
+  diffusion's one-shot "direct") and of the observations themselves - the
+  shape of cold diffusion's Table 1 (degraded / direct / sampled)."""
   from bluediff.evaluate import image_metrics as im
   if ctx.references is None:
     raise ConfigError("the 'restoration' metric needs a conditional process "
                       "(super-resolution or a cold-diffusion restoration)")
+  c = ctx.config
   ref = ctx.references.astype(np.float32) / 127.5 - 1.0
+  sets = {"restored": ctx.images, **ctx.other_restorations, "observed": ctx.observations}
   out = {}
-  for name, images in (("restored", ctx.images), ("observed", ctx.observations)):
+  for name, images in sets.items():
     x = images.astype(np.float32) / 127.5 - 1.0
     out[f"psnr_{name}"] = float(np.mean(np.asarray(im.psnr(x, ref))))
     out[f"ssim_{name}"] = float(np.mean(np.asarray(im.ssim(x, ref))))
     out[f"rmse_{name}"] = float(np.mean(np.asarray(im.rmse(x, ref))))
+    if c.data.dataset == "digits":
+      from bluediff.evaluate.digits_judge import evaluate_digits
+      out[f"digits_frechet_{name}"] = evaluate_digits(images, c.data.image_size,
+                                                      c.data.data_dir).frechet
   return out
 
 
@@ -206,7 +215,8 @@ def write_report(outdir: str, results: dict, grid: str | None, plots: dict) -> s
 
 def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, workdir: str,
                     tag: str, references: np.ndarray | None = None,
-                    observations: np.ndarray | None = None) -> dict:
+                    observations: np.ndarray | None = None,
+                    other_restorations: dict | None = None) -> dict:
   """Scores images uint8 [N, H, W, C]; writes metrics.json + report.md under workdir/eval/tag.
 
   references / observations (uint8, same shape): for conditional processes.
@@ -214,16 +224,19 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
   outdir = os.path.join(workdir, "eval", tag)
   if exp.is_chief:
     os.makedirs(outdir, exist_ok=True)
-  ctx = EvalContext(config, exp, images, outdir, references=references, observations=observations)
+  ctx = EvalContext(config, exp, images, outdir, references=references, observations=observations,
+                    other_restorations=other_restorations or {})
   metrics = {}
   for name in config.eval.metrics:
     metrics.update(METRICS[name](ctx))
   results = {"protocol": proto, "metrics": metrics}
   if exp.is_chief:
     shown = images[:config.training.grid_size]
-    if observations is not None:   # observation | restoration | reference
+    if observations is not None:   # observation | (direct |) restoration | reference
       n = len(shown)
-      shown = np.concatenate([observations[:n], shown, references[:n]], axis=2)
+      parts = [observations[:n], *(v[:n] for v in (other_restorations or {}).values()),
+               shown, references[:n]]
+      shown = np.concatenate(parts, axis=2)
     grid = save_grid(shown, os.path.join(outdir, "samples_grid.png"))
     write_report(outdir, results, grid, ctx.plots)
     for path in (os.path.join(outdir, "metrics.json"), os.path.join(workdir, "metrics.json")):
@@ -257,17 +270,23 @@ def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None 
     tag = "samples-" + os.path.splitext(os.path.basename(samples_path))[0]
     return [evaluate_images(config, exp, images, proto, workdir, tag, refs, obs)]
   params, restored = load_params(exp, workdir, step, config.sampling.use_ema)
-  refs = obs = cond = None
+  refs = None
   if exp.process.conditional:
-    from bluediff.sampling import held_out_observations
-    x, cond = held_out_observations(exp, config.eval.num_samples, config.eval.seed)
-    refs, obs = to_uint8(x), to_uint8(cond)
+    from bluediff.sampling import held_out_references
+    refs = held_out_references(exp, config.eval.num_samples)
   out = []
   for num_steps in (config.eval.sampling_steps or (config.sampling.num_steps,)):
     proto = {**protocol(config, num_steps), "checkpoint_step": restored}
     print("evaluation protocol: " + json.dumps(proto))
-    images = generate(exp, params, config.eval.num_samples, config.eval.seed, num_steps=num_steps,
-                      cond=cond)
     tag = f"step{restored}-{config.sampling.method}{num_steps}"
-    out.append(evaluate_images(config, exp, images, proto, workdir, tag, refs, obs))
+    if refs is None:
+      images = generate(exp, params, config.eval.num_samples, config.eval.seed, num_steps=num_steps)
+      out.append(evaluate_images(config, exp, images, proto, workdir, tag))
+      continue
+    images, obs = restore(exp, params, refs, config.eval.seed, num_steps=num_steps)
+    extra = {}
+    if "direct" in exp.process.samplers and config.sampling.method != "direct":
+      extra["direct"], _ = restore(exp, params, refs, config.eval.seed, method="direct")
+    out.append(evaluate_images(config, exp, images, proto, workdir, tag, to_uint8(refs), obs,
+                               extra))
   return out

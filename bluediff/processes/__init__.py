@@ -10,7 +10,7 @@ from bluediff.processes.schedules import gamma_from_config
 __all__ = ["BLENDS", "IADB", "PAIRINGS", "PARAMETRISATIONS", "PROCESSES", "BlueNoiseDiffusion", "DDPM",
            "Net", "Process", "build_process"]
 
-PROCESSES = ("iadb", "blue_noise", "ddpm")
+PROCESSES = ("iadb", "blue_noise", "ddpm", "cold")
 
 
 def _choice(value, options, field):
@@ -26,6 +26,11 @@ def build_process(config, num_shards: int = 1) -> Process:
   """
   p = config.process
   _choice(p.name, PROCESSES, "name")
+  if p.name == "cold":
+    from bluediff.degradations import build_degradation
+    from bluediff.processes.cold import LOSSES, ColdDiffusion
+    return ColdDiffusion(build_degradation(config.degradation, config.data.image_size),
+                         loss_kind=_choice(p.loss, LOSSES, "loss"), time_scale=p.time_scale)
   noise = build_noise(config.noise, config.data.image_size)
   if p.name == "iadb":
     return IADB(noise, time_scale=p.time_scale, sr_factor=p.sr_factor)
