@@ -64,7 +64,7 @@ def main(_):
   print("|---|---|---|---|---|")
   for root in ("fft", "cholesky"):
     for pairing in ("none", "greedy", "exact"):
-      for batch in (64, 256):
+      for batch in sorted({64, 256, b}):
         cfg = config.copy_and_resolve_references()
         cfg.noise.root, cfg.process.pairing = root, pairing
         process = build_process(cfg, exp.mesh.devices.size)

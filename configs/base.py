@@ -63,7 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # --- degradation: cold diffusion's D(x0, t) (bluediff.degradations; process.name="cold").
   c.degradation = g = ml_collections.ConfigDict()
-  g.kind = "blur"             # blur | inpaint | sr | desaturate
+  g.kind = "blur"             # blur | inpaint | sr | desaturate | snow | noise | blend
   g.num_steps = 50            # T
   g.blur_schedule = "linear"  # std_i = blur_std + blur_std_step * i | "exp": exp(blur_std_step * i)
   g.blur_std = 0.35           # (CIFAR: 0.35 + i / 100; MNIST: constant 7 -> step 0)
@@ -74,6 +74,10 @@ def get_config() -> ml_collections.ConfigDict:
   g.mask_std = 0.1            # inpaint: s_i = mask_std * (i + mask_initial)
   g.mask_initial = 11.0
   g.random_centre = True      # inpaint: random mask centre per image (else the image centre)
+  g.blend_dataset = "cifar10" # blend (animorphosis): the dataset blended towards
+  g.blend_split = "train"
+  g.blend_data_dir = ""
+  g.blend_targets = 1000      # blend: images of it kept on device, one picked per trajectory
 
   # --- noise: what the process corrupts with (bluediff.noise).
   c.noise = n = ml_collections.ConfigDict()

@@ -15,6 +15,10 @@ def _degradations():
       "inpaint": dg.GaussianMaskInpaint(num_steps=10, std=0.5, initial=2),
       "sr": dg.SuperResolution(num_steps=3),
       "desaturate": dg.Desaturate(num_steps=5),
+      "snow": dg.Snow(num_steps=8),
+      "noise": dg.FixedNoise.cosine(8),
+      "blend": dg.Blend(jax.random.uniform(jax.random.key(2), (3, 16, 16, 3)),
+                        dg.FixedNoise.cosine(8).alpha_bar),
   }
 
 

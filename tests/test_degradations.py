@@ -75,3 +75,52 @@ def test_desaturation_removes_saturation_linearly(images):
                        images.mean(-1, keepdims=True)).mean()) for t in (0, 5, 10, 20)]
   base = float(jnp.abs(images - images.mean(-1, keepdims=True)).mean())
   np.testing.assert_allclose(sat, [base, 0.75 * base, 0.5 * base, 0.0], rtol=1e-5, atol=1e-6)
+
+
+def test_motion_blur_kernel_is_normalised_and_directional():
+  for deg in (-135.0, -90.0, -45.0):
+    k = np.asarray(dg.motion_blur_kernel(32, 32, jnp.asarray(8.0), jnp.deg2rad(deg), 4.0))
+    assert k.sum() == pytest.approx(1.0, abs=1e-5) and (k >= 0).all()
+    dy = np.fft.fftfreq(32) * 32
+    yy, xx = np.meshgrid(dy, dy, indexing="ij")
+    mean = np.array([(k * xx).sum(), (k * yy).sum()])      # the kernel's centre of mass
+    direction = mean / np.linalg.norm(mean)
+    want = np.array([np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))])
+    assert direction @ want > 0.99
+
+
+def test_snow_is_seeded_grows_and_is_symmetric_under_180_degrees():
+  snow = dg.Snow(num_steps=200)
+  assert float(snow.threshold(0)) == pytest.approx(1.15) and float(snow.threshold(200)) == pytest.approx(0.6)
+  x0 = jnp.full((2, 32, 32, 3), -1.0)                      # black: the snow is all that shows
+  keys = jax.random.split(jax.random.key(0), 2)
+  at = lambda t: jnp.full((2,), t)   # noqa: E731
+  np.testing.assert_allclose(np.asarray(snow(x0, at(0), keys)), -1.0)
+  a, b = snow(x0, at(150), keys), snow(x0, at(150), keys)
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))           # deterministic for a key
+  other = snow(x0, at(150), jax.random.split(jax.random.key(1), 2))
+  assert not np.allclose(np.asarray(a), np.asarray(other))
+  amounts = [float(snow(x0, at(t), keys).mean()) for t in (50, 100, 200)]
+  assert amounts[0] < amounts[1] < amounts[2]
+  layers = jax.vmap(lambda k: snow.layer(k, 32, 32, 120))(keys)
+  sym = layers + jnp.rot90(layers, 2, axes=(1, 2))
+  np.testing.assert_allclose(np.asarray(sym), np.asarray(jnp.rot90(sym, 2, axes=(1, 2))), atol=1e-6)
+
+
+def test_fixed_noise_and_blend_keep_one_draw_per_trajectory():
+  x0 = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1), minval=-1, maxval=1)
+  keys = jax.random.split(jax.random.key(3), 2)
+  noise = dg.FixedNoise.cosine(100)
+  assert float(noise.alpha_bar[0]) == 1.0 and float(noise.alpha_bar[100]) < 1e-3
+  np.testing.assert_allclose(np.asarray(noise(x0, jnp.zeros(2, jnp.int32), keys)), x0, atol=1e-6)
+  # the same z at every t: (x_t - sqrt(ab) x0) / sqrt(1 - ab) does not depend on t
+  z = [(noise(x0, jnp.full((2,), t), keys) - jnp.sqrt(noise.alpha_bar[t]) * x0)
+       / jnp.sqrt(1 - noise.alpha_bar[t]) for t in (10, 60, 100)]
+  np.testing.assert_allclose(np.asarray(z[0]), np.asarray(z[2]), atol=1e-4)
+  targets = jax.random.uniform(jax.random.key(5), (7, 8, 8, 1))
+  blend = dg.Blend(targets, noise.alpha_bar)
+  end = np.asarray(blend(x0, jnp.full((2,), 100), keys))
+  picked = np.asarray(blend.target(keys))
+  assert any(np.allclose(picked[0], t) for t in np.asarray(targets))
+  np.testing.assert_allclose(end, picked * np.sqrt(1 - float(noise.alpha_bar[100])) +
+                             np.asarray(x0) * np.sqrt(float(noise.alpha_bar[100])), atol=1e-5)
