@@ -57,9 +57,15 @@ def filter_axis(x: jax.Array, tf: jax.Array, axis: int, padding: str) -> jax.Arr
   n = x.shape[axis]
   ext = _extend(x, axis) if padding == "reflect" else x
   period = ext.shape[axis]
-  shape = [tf.shape[0], 1, 1, 1]
-  shape[axis] = tf.shape[1]
-  y = jnp.fft.irfft(jnp.fft.rfft(ext, axis=axis) * tf.reshape(shape), n=period, axis=axis)
+  # Transform over the minor axis of a 2-D [rows, period] array: XLA:CPU's FFT
+  # requires the default layout, which a transform over an inner axis inside
+  # a loop can lose (RET_CHECK in fft_thunk).
+  moved = jnp.moveaxis(ext, axis, -1)                       # [B, ., C, P]
+  flat = moved.reshape(-1, period)
+  f = jnp.fft.rfft(flat, axis=-1).reshape(moved.shape[:-1] + (period // 2 + 1,))
+  f = f * tf[:, None, None, :]
+  y = jnp.fft.irfft(f.reshape(-1, period // 2 + 1), n=period, axis=-1).reshape(moved.shape)
+  y = jnp.moveaxis(y, -1, axis)
   return jax.lax.slice_in_dim(y, 0, n, axis=axis).astype(x.dtype)
 
 

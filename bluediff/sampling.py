@@ -12,7 +12,7 @@ from bluediff.checkpoint import Checkpointer
 from bluediff.config import ConfigError
 from bluediff.data.sources import load_split, to_uint8
 from bluediff.images import save_grid
-from bluediff.train import Experiment, build_experiment, restore_or_init
+from bluediff.train import Experiment, attach_run_state, build_experiment, restore_or_init
 
 
 def load_params(exp: Experiment, workdir: str, step: int | None = None, use_ema: bool = True):
@@ -26,6 +26,7 @@ def load_params(exp: Experiment, workdir: str, step: int | None = None, use_ema:
     if ckpt.latest_step() is None:
       raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: {hint}")
     state, _, restored = restore_or_init(exp, ckpt, step)
+  attach_run_state(exp, workdir)
   return (state.ema_params if use_ema else state.params), restored
 
 

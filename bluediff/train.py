@@ -83,6 +83,16 @@ class Experiment:
     return jax.device_put(self.process, sharding.replicated(self.mesh))
 
 
+def attach_run_state(exp: Experiment, workdir: str) -> Experiment:
+  """Adds what a process keeps in the run directory (cold generation's prior: fitted on
+  the training split at the first train, then loaded). Call before using the process."""
+  if getattr(exp.process, "generate", False) and exp.process.prior is None:
+    from bluediff.processes.cold_prior import load_or_fit
+    exp.process = exp.process.replace(prior=load_or_fit(exp, workdir))
+    exp.__dict__.pop("process_on_mesh", None)
+  return exp
+
+
 def build_experiment(config) -> Experiment:
   """Checks the config (no compilation, no data read) and builds the parts."""
   mesh = sharding.make_mesh(config.mesh)
@@ -158,6 +168,7 @@ def train(config, workdir: str) -> dict:
   tc = config.training
   check_prepared(config.data.dataset, config.data.data_dir)
   os.makedirs(workdir, exist_ok=True)
+  attach_run_state(exp, workdir)
   if exp.is_chief:
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2))

@@ -54,6 +54,8 @@ def get_config() -> ml_collections.ConfigDict:
   p.pairing = "none"          # none | greedy (reference) | exact (assignment); global batch
   p.pairing_scope = "global"  # global (the reference, over the whole batch) | shard (per device)
   p.loss = "l1"               # cold: l1 (the reference) | l2
+  p.generate = False          # cold: unconditional generation from a prior over x_T
+  p.prior_components = 10     # cold generation: Gaussian-mixture components (full covariance)
   p.sr_factor = 0             # iadb / blue_noise: > 0 = super-resolution by this factor
   # ddpm: eps-prediction with linear betas over train_steps, DDIM sampling
   p.beta_start = 1e-4

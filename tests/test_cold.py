@@ -93,3 +93,41 @@ def test_cold_inpainting_trains_and_evaluates_degraded_direct_sampled(tiny_confi
     assert {f"psnr_{name}", f"ssim_{name}", f"rmse_{name}", f"digits_frechet_{name}"} <= set(m)
   # the observation is the masked image: a perfect-restorer check of the pipeline's keys
   assert m["rmse_observed"] > 0 and m["psnr_observed"] < 60
+
+
+def test_mixture_prior_reproduces_the_statistics_it_models(digits16, tmp_path):
+  from bluediff.processes.cold_prior import MixturePrior, fit_prior
+  x_tr = digits16[0]
+  blur = dg.Blur.build([2.0] * 4, 5, 16, mean_at_end=True)
+  prior = fit_prior(blur, x_tr, components=3)
+  means = x_tr.mean(axis=(1, 2))                         # what the fully blurred images keep
+  draws = np.asarray(prior.sample(jax.random.key(0), (20_000, 16, 16, 1)))
+  drawn = (draws - np.asarray(prior.symmetry_noise)[None]).mean(axis=(1, 2))
+  assert drawn.mean() == pytest.approx(means.mean(), abs=0.01)
+  assert drawn.std() == pytest.approx(means.std(), rel=0.05)
+  assert np.abs(np.asarray(prior.symmetry_noise)).max() < 0.02 and np.asarray(prior.symmetry_noise).std() > 0
+  round_trip = MixturePrior.load(prior.save(str(tmp_path / "p.npz")))
+  np.testing.assert_array_equal(np.asarray(round_trip.means), np.asarray(prior.means))
+  # super-resolution keeps the low-resolution image: its per-pixel means and covariance
+  sr = dg.SuperResolution(num_steps=2)
+  p_sr = fit_prior(sr, x_tr, components=1)
+  small = np.asarray(sr(jnp.asarray(x_tr), jnp.full((len(x_tr),), 2)))[:, ::4, ::4].reshape(len(x_tr), -1)
+  d = np.asarray(p_sr.sample(jax.random.key(1), (20_000, 16, 16, 1)))[:, ::4, ::4].reshape(20_000, -1)
+  np.testing.assert_allclose(d.mean(0), small.mean(0), atol=0.03)
+  np.testing.assert_allclose(np.cov(d, rowvar=False), np.cov(small, rowvar=False), atol=0.03)
+
+
+def test_blur_generation_trains_fits_its_prior_and_samples(tiny_config, tmp_path):
+  from bluediff.sampling import run_sample
+  from bluediff.train import train
+  c = tiny_config()
+  c.process.name, c.process.generate, c.process.prior_components = "cold", True, 2
+  c.sampling.method = "alg2"
+  c.degradation.kind, c.degradation.num_steps, c.degradation.mean_at_end = "blur", 4, True
+  c.degradation.blur_std, c.degradation.blur_std_step, c.degradation.kernel_size = 2.0, 0.0, 5
+  c.training.num_steps, c.training.checkpoint_every = 2, 2
+  train(c, str(tmp_path))
+  assert (tmp_path / "cold_prior.npz").exists() and (tmp_path / "samples.png").exists()
+  run_sample(c, str(tmp_path))
+  with np.load(tmp_path / "samples.npz", allow_pickle=False) as f:
+    assert f["images"].shape == (16, 16, 16, 1) and "observations" not in f.files

@@ -30,7 +30,8 @@ def build_process(config, num_shards: int = 1) -> Process:
     from bluediff.degradations import build_degradation
     from bluediff.processes.cold import LOSSES, ColdDiffusion
     return ColdDiffusion(build_degradation(config.degradation, config.data.image_size),
-                         loss_kind=_choice(p.loss, LOSSES, "loss"), time_scale=p.time_scale)
+                         loss_kind=_choice(p.loss, LOSSES, "loss"), time_scale=p.time_scale,
+                         generate=p.generate)
   noise = build_noise(config.noise, config.data.image_size)
   if p.name == "iadb":
     return IADB(noise, time_scale=p.time_scale, sr_factor=p.sr_factor)

@@ -5,6 +5,8 @@ A restoration network R(x_t, t) ~ x0 is trained with |R(D(x0, t), t) - x0|
   alg1    x_{s-1} = D(R(x_s, s), s - 1)                       (naive)
   alg2    x_{s-1} = x_s - D(x0_hat, s) + D(x0_hat, s - 1)      (TACoS, default)
   direct  x0_hat = R(x_T, T)                                   (one shot)
+With `generate=True` the process is unconditional: x_T is drawn from a prior
+fitted to what fully degraded training images keep (`cold_prior.py`).
 Random degradations use one key per image for the whole trajectory; the
 sampler derives those keys from its key exactly as `observe` does, so an
 observation and its restoration see the same mask.
@@ -34,12 +36,15 @@ def per_image_keys(key: jax.Array, batch: int) -> jax.Array:
 class ColdDiffusion(Process):
   samplers = ("alg2", "alg1", "direct")
   degradation: Any
+  prior: Any = None                      # a MixturePrior when generating (cold_prior.py)
   loss_kind: str = struct.field(pytree_node=False, default="l1")
   time_scale: float = struct.field(pytree_node=False, default=1.0)
+  generate: bool = struct.field(pytree_node=False, default=False)
 
   @property
   def conditional(self) -> bool:
-    return True
+    """Restoration restores observations; generation starts from the prior instead."""
+    return not self.generate
 
   @property
   def num_steps(self) -> int:
@@ -74,6 +79,11 @@ class ColdDiffusion(Process):
     self.check_sampler(method)
     self.check_condition(cond)
     b = shape[0]
+    if self.generate:
+      if self.prior is None:
+        raise ValueError("cold generation needs its prior (cold_prior.load_or_fit)")
+      key, k_prior = jax.random.split(key)
+      cond = self.prior.sample(k_prior, shape)
     if method == "direct":
       return net(cond, self._time(self.num_steps, b))
     keys = per_image_keys(key, b)
