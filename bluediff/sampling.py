@@ -27,6 +27,7 @@ def load_params(exp: Experiment, workdir: str, step: int | None = None, use_ema:
       raise FileNotFoundError(f"no checkpoint in {ckpt.directory}: {hint}")
     state, _, restored = restore_or_init(exp, ckpt, step)
   attach_run_state(exp, workdir)
+  exp.bind_process(jax.device_get(state.process_params))   # learned schedule, if any
   return (state.ema_params if use_ema else state.params), restored
 
 

@@ -11,3 +11,6 @@ class TrainState:
   params: Any           # network parameters (float32)
   opt_state: Any        # optax state
   ema_params: Any       # exponential moving average of params (sampling weights)
+  process_params: Any = flax.struct.field(default_factory=dict)     # learnable process
+  #                       parameters (e.g. the gamma schedule's st, en, tau); {} for most
+  process_opt_state: Any = flax.struct.field(default_factory=dict)  # their optax state

@@ -27,13 +27,20 @@ def make_optimizer(optim_config) -> optax.GradientTransformation:
   return optax.chain(*parts)
 
 
-def init_state(model: nn.Module, optimizer, key: jax.Array, image_shape) -> TrainState:
-  """A fresh state. image_shape: [B, H, W, C_in] of the network input."""
+def init_state(model: nn.Module, optimizer, key: jax.Array, image_shape,
+               process: Process | None = None, process_optimizer=None) -> TrainState:
+  """A fresh state. image_shape: [B, H, W, C_in] of the network input.
+
+  Learnable process parameters (if the process has any) get their own optimizer.
+  """
   x = jnp.zeros(image_shape, jnp.float32)
   t = jnp.zeros(image_shape[:1], jnp.float32)
   params = model.init({"params": key}, x, t)["params"]
+  pparams = process.init_process_params() if process is not None else {}
+  popt = process_optimizer.init(pparams) if pparams else {}
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=optimizer.init(params), ema_params=params)
+                    opt_state=optimizer.init(params), ema_params=params,
+                    process_params=pparams, process_opt_state=popt)
 
 
 def ema_update(ema, params, step, decay: float):
@@ -42,26 +49,33 @@ def ema_update(ema, params, step, decay: float):
   return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
 
 
-def make_train_step(model: nn.Module, optimizer, ema_decay: float):
+def make_train_step(model: nn.Module, optimizer, ema_decay: float, process_optimizer=None):
   """(process, state, images [B,H,W,C], base_key) -> (state, metrics). Pure; jit it."""
 
   def train_step(process: Process, state: TrainState, images: jax.Array, base_key: jax.Array):
     key = jax.random.fold_in(base_key, state.step)
     k_process, k_dropout = jax.random.split(key)
 
-    def loss_fn(params):
+    def loss_fn(params, process_params):
       net = lambda x, t: model.apply({"params": params}, x, t, train=True,
                                      rngs={"dropout": k_dropout})
-      return process.loss(net, images, k_process)
+      return process.bind(process_params).loss(net, images, k_process)
 
-    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, aux), (grads, pgrads) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+        state.params, state.process_params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     ema = (ema_update(state.ema_params, params, state.step, ema_decay)
            if ema_decay > 0 else params)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
-    new_state = state.replace(step=state.step + 1, params=params,
-                              opt_state=opt_state, ema_params=ema)
+    pparams, popt = state.process_params, state.process_opt_state
+    if jax.tree.leaves(pparams):           # learnable process parameters, if any
+      pupd, popt = process_optimizer.update(pgrads, popt, pparams)
+      pparams = process.project(optax.apply_updates(pparams, pupd))
+      metrics.update({f"process/{'/'.join(str(getattr(k, 'key', k)) for k in path)}": v
+                      for path, v in jax.tree_util.tree_leaves_with_path(pparams)})
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              ema_params=ema, process_params=pparams, process_opt_state=popt)
     return new_state, metrics
 
   return train_step

@@ -46,7 +46,8 @@ class Experiment:
   def abstract_state(self):
     b = self.mesh.devices.size
     shape = (b, *self.image_shape[:2], self.process.input_channels(self.image_shape[2]))
-    init = lambda k: step_lib.init_state(self.model, self.optimizer, k, shape)
+    init = lambda k: step_lib.init_state(self.model, self.optimizer, k, shape, self.process,
+                                         self.process_optimizer)
     abstract = jax.eval_shape(init, jax.random.key(0))
     return abstract_like(abstract, self.state_sharding), init
 
@@ -57,7 +58,8 @@ class Experiment:
   def train_step(self):
     """The jitted (state, images, base_key) -> (state, metrics) of this experiment
     (a partial of the jitted function over this experiment's process; `.func` is it)."""
-    step = step_lib.make_train_step(self.model, self.optimizer, self.config.optim.ema_decay)
+    step = step_lib.make_train_step(self.model, self.optimizer, self.config.optim.ema_decay,
+                                    self.process_optimizer)
     return functools.partial(step_lib.jit_train_step(step, self.mesh, self.state_sharding),
                              self.process_on_mesh)
 
@@ -71,6 +73,19 @@ class Experiment:
     def sample(params, key, cond=None):
       return fn(process, params, key, cond)
     return sample
+
+  @property
+  def process_optimizer(self):
+    """AdamW for learnable process parameters (the official code's lr 1e-3)."""
+    import optax
+    return optax.adamw(self.config.process.learn_lr)
+
+  def bind_process(self, process_params) -> "Experiment":
+    """Uses learned process parameters (from a checkpoint) for sampling."""
+    if jax.tree.leaves(process_params):
+      self.process = self.process.bind(process_params)
+      self.__dict__.pop("process_on_mesh", None)
+    return self
 
   @property
   def signature(self) -> dict:
@@ -217,10 +232,12 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
     if done % tc.checkpoint_every == 0 or done == tc.num_steps:
       ckpt.save(done, state, data_iter.get_state(), meta)
     if tc.sample_every and done % tc.sample_every == 0 and done != tc.num_steps:
+      exp.bind_process(jax.device_get(state.process_params))
       write_sample_grid(exp, state.ema_params, os.path.join(workdir, f"samples_{done:07d}.png"),
                         config.seed)
   bar.close()
   if start < tc.num_steps or not os.path.exists(os.path.join(workdir, "samples.png")):
+    exp.bind_process(jax.device_get(state.process_params))
     path = write_sample_grid(exp, state.ema_params, os.path.join(workdir, "samples.png"),
                              config.seed)
     if path:

@@ -46,6 +46,8 @@ def get_config() -> ml_collections.ConfigDict:
   p.gamma_end = 3.0           # en (cosine: use 1.0)
   p.gamma_tau = 1000.0        # tau: 1000 ~ linear, 0.2 = blue only near the data
   p.gamma_value = 1.0         # constant: 1 = white (IADB), 0 = blue only
+  p.learn_gamma = False      # learn (st, en, tau) jointly (sigmoid/cosine; clamped as the reference)
+  p.learn_lr = 1e-3           # their AdamW learning rate
   p.blend = "linear"          # linear (paper) | vp (per-pixel variance preserving)
   p.parametrisation = "grid_free"   # grid_free | paper (head 2 tied to train_steps)
   p.heads = 2                 # 2 (paper) | 1 (exact only when g = a)

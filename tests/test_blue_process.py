@@ -224,3 +224,23 @@ def test_per_shard_pairing_stays_inside_each_shard():
       assert set(block) == set(range(4 * g, 4 * g + 4))
       local = np.asarray(pairing.pair(method, noise[4 * g:4 * g + 4], images[4 * g:4 * g + 4]))
       np.testing.assert_array_equal(block, local + 4 * g)
+
+
+def test_learned_gamma_trains_is_clamped_checkpointed_and_used_for_sampling(tiny_config, tmp_path):
+  import json
+  from bluediff.sampling import load_params
+  from bluediff.train import build_experiment, train
+  c = tiny_config()
+  c.process.name, c.process.learn_gamma, c.process.learn_lr = "blue_noise", True, 0.05
+  c.process.gamma, c.process.gamma_start, c.process.gamma_end, c.process.gamma_tau = \
+      "sigmoid", -1.0, 2.0, 0.5
+  c.noise.kind = "blue"
+  c.training.num_steps, c.training.checkpoint_every, c.training.log_every = 3, 3, 1
+  train(c, str(tmp_path))
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  taus = [r["process/gamma/tau"] for r in rows]
+  assert taus[0] != pytest.approx(0.5, abs=1e-6) and len(set(taus)) == len(taus)   # it moves
+  assert all(-3 <= r["process/gamma/start"] <= -0.01 for r in rows)
+  exp = build_experiment(c)
+  load_params(exp, str(tmp_path))
+  assert float(exp.process.gamma.tau) == pytest.approx(taus[-1], rel=1e-5)

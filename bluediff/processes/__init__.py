@@ -48,4 +48,4 @@ def build_process(config, num_shards: int = 1) -> Process:
       antithetic=p.antithetic, pairing=_choice(p.pairing, PAIRINGS, "pairing"),
       pairing_groups=num_shards if _choice(p.pairing_scope, ("global", "shard"),
                                            "pairing_scope") == "shard" else 1,
-      time_scale=p.time_scale, sr_factor=p.sr_factor)
+      time_scale=p.time_scale, sr_factor=p.sr_factor, learn_gamma=p.learn_gamma)

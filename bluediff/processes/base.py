@@ -62,6 +62,18 @@ class Process(abc.ABC):
     """The observation of clean images a conditional process restores from (None: none)."""
     return None
 
+  # --- learnable process parameters (trained beside the network; {} for most) ---
+  def init_process_params(self) -> dict:
+    return {}
+
+  def bind(self, process_params) -> "Process":
+    """This process using `process_params` (traced inside the step, or learned values)."""
+    return self
+
+  def project(self, process_params):
+    """Clamps learned process parameters into their valid range after an update."""
+    return process_params
+
   def noise_fields(self, key: jax.Array, shape) -> dict[str, jax.Array]:
     """Named example noise fields [B, H, W, C] the process draws (for spectra plots).
 

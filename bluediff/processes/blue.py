@@ -48,10 +48,25 @@ class BlueNoiseDiffusion(Process):
   pairing_groups: int = struct.field(pytree_node=False, default=1)   # > 1: per device shard
   time_scale: float = struct.field(pytree_node=False, default=1.0)
   sr_factor: int = struct.field(pytree_node=False, default=0)   # > 0: super-resolution
+  learn_gamma: bool = struct.field(pytree_node=False, default=False)
 
   @property
   def conditional(self) -> bool:
     return self.sr_factor > 0
+
+  # learnable (st, en, tau): trained jointly with the network (methods.md §2.2)
+  def init_process_params(self):
+    return {"gamma": self.gamma.learnable_params()} if self.learn_gamma else {}
+
+  def bind(self, process_params):
+    if not self.learn_gamma or not process_params:
+      return self
+    return self.replace(gamma=self.gamma.with_params(process_params["gamma"]))
+
+  def project(self, process_params):
+    if not self.learn_gamma:
+      return process_params
+    return {"gamma": Gamma.clamp(process_params["gamma"])}
 
   def input_channels(self, data_channels: int) -> int:
     return data_channels * (2 if self.conditional else 1)

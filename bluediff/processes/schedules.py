@@ -15,11 +15,26 @@ GAMMAS = ("sigmoid", "linear", "cosine", "constant")
 
 @struct.dataclass
 class Gamma:
+  """kind is static; start/end/tau/value are leaves, so they can be learned (traced)."""
   kind: str = struct.field(pytree_node=False, default="sigmoid")
-  start: float = struct.field(pytree_node=False, default=0.0)   # st
-  end: float = struct.field(pytree_node=False, default=3.0)     # en
-  tau: float = struct.field(pytree_node=False, default=1000.0)
-  value: float = struct.field(pytree_node=False, default=1.0)   # "constant": 1 white, 0 blue
+  start: float = 0.0        # st
+  end: float = 3.0          # en
+  tau: float = 1000.0
+  value: float = 1.0        # "constant": 1 white, 0 blue
+
+  # The official code's clamps for learned (st, en, tau).
+  LEARN_RANGES = {"start": (-3.0, -0.01), "end": (0.01, 3.0), "tau": (0.01, 10.0)}
+
+  def learnable_params(self) -> dict:
+    return {k: jnp.clip(jnp.asarray(getattr(self, k), jnp.float32), *r)
+            for k, r in self.LEARN_RANGES.items()}
+
+  def with_params(self, params: dict) -> "Gamma":
+    return self.replace(**params)
+
+  @classmethod
+  def clamp(cls, params: dict) -> dict:
+    return {k: jnp.clip(v, *cls.LEARN_RANGES[k]) for k, v in params.items()}
 
   def __call__(self, u: jax.Array) -> jax.Array:
     u = jnp.asarray(u, jnp.float32)
