@@ -32,9 +32,10 @@ def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--batch", type=int, default=64)
   ap.add_argument("--sizes", default="64,256")
+  ap.add_argument("--channels", type=int, default=3, help="channels per image (fields = batch x channels)")
   args = ap.parse_args()
   print(f"device: {jax.devices()[0].device_kind}; one field = one channel of one image; "
-        f"batch {args.batch} x 3 channels")
+        f"{args.batch * 3} fields as [{args.batch * 3 // args.channels}, S, S, {args.channels}]")
   print("| size | statistics build | FFT apply | Cholesky apply | ratio | FFT sample | Cholesky sample"
         " | ratio |")
   print("|---|---|---|---|---|---|---|---|")
@@ -45,7 +46,7 @@ def main():
     t = min(size, st.MAX_CHOLESKY)
     ops = (SpectralNoise.from_spectrum(stats.spectrum),
            CholeskyNoise(st.get_stats(st.BlueNoiseSpec(t), progress=False).cholesky, t))
-    shape = (args.batch, size, size, 3)
+    shape = (args.batch * 3 // args.channels, size, size, args.channels)
     n = args.batch * 3
     eps = jax.random.normal(jax.random.key(0), shape)
     apply = [fields_per_second(op.apply, eps, n) for op in ops]       # the operator alone

@@ -29,7 +29,7 @@ def test_psnr_and_rmse_match_closed_forms(pair):
   x, y = pair
   ours = np.asarray(im.psnr(x, y))
   for i in range(len(x)):
-    assert ours[i] == pytest.approx(peak_signal_noise_ratio(x[i], y[i], data_range=2.0), abs=1e-4)
+    assert ours[i] == pytest.approx(peak_signal_noise_ratio(x[i], y[i], data_range=2.0), abs=1e-5)
   np.testing.assert_allclose(np.asarray(im.rmse(x, y)),
                              np.sqrt(((x - y) ** 2).mean(axis=(1, 2, 3))), rtol=1e-6)
 
