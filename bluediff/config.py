@@ -66,8 +66,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     need(g.num_steps > 0, "config.degradation.num_steps must be positive")
     need(g.kind != "blur" or g.kernel_size // 2 < size,
          f"config.degradation.kernel_size={g.kernel_size} is too large for {size}px images")
-    need(not config.process.generate or g.kind in ("blur", "sr", "noise"),
-         f"config.process.generate: no prior for degradation {g.kind!r} (blur, sr or noise)")
+    need(not config.process.generate or g.kind in ("blur", "sr", "noise")
+         or (g.kind == "inpaint" and g.colour_fill),
+         f"config.process.generate: no prior for degradation {g.kind!r} (blur, sr, noise, "
+         f"or inpaint with colour_fill)")
     need(not config.process.generate or g.kind != "blur" or g.mean_at_end,
          "config.process.generate with blur needs config.degradation.mean_at_end=True")
     need(g.kind != "sr" or size % (2 ** g.num_steps) == 0,

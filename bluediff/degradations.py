@@ -132,12 +132,16 @@ class GaussianMaskInpaint:
   """x_t = x0 * prod_{i<=t} (1 - exp(-r^2 / (2 s_i^2))), s_i = std (i + initial).
 
   r: distance to the mask centre, drawn uniformly per image from `key`
-  (`random_centre`) or the image centre.
+  (`random_centre`) or the image centre. `colour_fill`: the generation
+  variant x_t = m x0 + (1 - m) c with a constant colour c per image (each
+  channel uniform in [-0.5, 0.5], from the key): covered from the centre out,
+  so sampling reveals the image from the outside in.
   """
   num_steps: int = struct.field(pytree_node=False, default=50)
   std: float = struct.field(pytree_node=False, default=0.1)
   initial: float = struct.field(pytree_node=False, default=11.0)
   random_centre: bool = struct.field(pytree_node=False, default=True)
+  colour_fill: bool = struct.field(pytree_node=False, default=False)
   random: ClassVar[bool] = True
 
   def mask(self, shape, t, key):
@@ -155,8 +159,16 @@ class GaussianMaskInpaint:
     on = (i[None, :] <= jnp.asarray(t)[:, None])[:, :, None, None]
     return jnp.exp(jnp.sum(jnp.where(on, log_z, 0.0), axis=1))[..., None]
 
+  def colour(self, key, channels: int) -> jax.Array:
+    """[B, 1, 1, C] constant colours, uniform in [-0.5, 0.5] per channel."""
+    k = jax.vmap(lambda k: jax.random.fold_in(k, 1))(key)
+    return jax.vmap(lambda k: jax.random.uniform(k, (1, 1, channels), minval=-0.5, maxval=0.5))(k)
+
   def __call__(self, x0, t, key=None):
-    return x0 * self.mask(x0.shape, t, key)
+    m = self.mask(x0.shape, t, key)
+    if self.colour_fill:
+      return m * x0 + (1 - m) * self.colour(key, x0.shape[-1])
+    return x0 * m
 
 
 @struct.dataclass
@@ -317,7 +329,8 @@ def build_degradation(degradation_config, image_size: int):
   if g.kind == "blur":
     return Blur.build(blur_stds(g), g.kernel_size, image_size, g.padding, g.mean_at_end)
   if g.kind == "inpaint":
-    return GaussianMaskInpaint(g.num_steps, g.mask_std, g.mask_initial, g.random_centre)
+    return GaussianMaskInpaint(g.num_steps, g.mask_std, g.mask_initial, g.random_centre,
+                               g.colour_fill)
   if g.kind == "sr":
     if image_size % (2 ** g.num_steps):
       raise ValueError(f"super-resolution: image_size {image_size} cannot be halved "

@@ -78,6 +78,7 @@ def get_config() -> ml_collections.ConfigDict:
   g.mask_std = 0.1            # inpaint: s_i = mask_std * (i + mask_initial)
   g.mask_initial = 11.0
   g.random_centre = True      # inpaint: random mask centre per image (else the image centre)
+  g.colour_fill = False       # inpaint: fill with a constant colour (the generation variant)
   g.blend_dataset = "cifar10" # blend (animorphosis): the dataset blended towards
   g.blend_split = "train"
   g.blend_data_dir = ""

@@ -131,3 +131,26 @@ def test_blur_generation_trains_fits_its_prior_and_samples(tiny_config, tmp_path
   run_sample(c, str(tmp_path))
   with np.load(tmp_path / "samples.npz", allow_pickle=False) as f:
     assert f["images"].shape == (16, 16, 16, 1) and "observations" not in f.files
+
+
+def test_generation_from_noise_and_colour_starts_from_its_own_degradation(x0):
+  """For degradations whose x_T (nearly) does not depend on x0, generation starts at
+  D(0, T, keys): with a perfect restorer, Algorithm 2 telescopes to
+  x0 + D(0, T) - D(x0, T), i.e. x0 up to what x_T still knew of it."""
+  from bluediff.processes.cold_prior import fit_prior
+  for d in (dg.FixedNoise.cosine(8),
+            dg.GaussianMaskInpaint(num_steps=60, std=0.4, initial=4, random_centre=False,
+                                   colour_fill=True)):
+    prior = fit_prior(d, np.asarray(x0), components=1)
+    assert prior.kind == "from_degradation"
+    p = ColdDiffusion(d, prior=prior, generate=True)
+    assert not p.conditional
+    out = p.sample(lambda x, t: x0, jax.random.key(3), x0.shape, method="alg2")
+    keys = per_image_keys(jax.random.split(jax.random.key(3))[0], 2)
+    at_t = jnp.full((2,), d.num_steps)
+    want = x0 + d(jnp.zeros_like(x0), at_t, keys) - d(x0, at_t, keys)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(want), atol=1e-4)
+    assert float(jnp.abs(out - x0).max()) < 0.01
+  colour = d(jnp.zeros_like(x0), jnp.full((2,), 60), per_image_keys(jax.random.key(0), 2))
+  assert np.ptp(np.asarray(colour[0]), axis=(0, 1)).max() < 1e-3        # fully covered: one colour
+  assert np.abs(np.asarray(colour)).max() <= 0.5

@@ -173,6 +173,10 @@ def _restoration(ctx: EvalContext) -> dict:
       from bluediff.evaluate.digits_judge import evaluate_digits
       out[f"digits_frechet_{name}"] = evaluate_digits(images, c.data.image_size,
                                                       c.data.data_dir).frechet
+    if "fid" in c.eval.metrics:
+      from bluediff.evaluate.frechet import frechet_distance_of
+      feats = ctx.sample_outputs[0] if name == "restored" else ctx.inception(images, desc=name)[0]
+      out[f"fid_{name}"] = frechet_distance_of(feats, ctx.reference_features)
   return out
 
 

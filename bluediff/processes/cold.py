@@ -83,7 +83,11 @@ class ColdDiffusion(Process):
       if self.prior is None:
         raise ValueError("cold generation needs its prior (cold_prior.load_or_fit)")
       key, k_prior = jax.random.split(key)
-      cond = self.prior.sample(k_prior, shape)
+      if self.prior.kind == "from_degradation":
+        cond = self.degradation(jnp.zeros(shape), jnp.full((b,), self.num_steps),
+                                per_image_keys(key, b))
+      else:
+        cond = self.prior.sample(k_prior, shape)
     if method == "direct":
       return net(cond, self._time(self.num_steps, b))
     keys = per_image_keys(key, b)

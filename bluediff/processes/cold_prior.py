@@ -28,7 +28,9 @@ class MixturePrior:
   """x_T = expand(v) + symmetry_noise, v ~ sum_k w_k N(mu_k, L_k L_k^T).
 
   kind "channel_mean": v [C] broadcast over H, W; "low_res": v = the [h, w, C]
-  image, repeated (nearest) up to H, W; "gaussian": x_T ~ N(0, I) (v unused).
+  image, repeated (nearest) up to H, W; "from_degradation": D(x0, T) does not
+  depend on x0 (fixed noise, colour fill), so x_T = D(0, T, keys) with the
+  trajectory's own keys (the same z or colour Algorithm 2 then removes).
   """
   log_weights: jax.Array       # [K]
   means: jax.Array             # [K, D]
@@ -39,8 +41,6 @@ class MixturePrior:
 
   def sample(self, key, shape) -> jax.Array:
     b, h, w, c = shape
-    if self.kind == "gaussian":
-      return jax.random.normal(key, shape)
     k_comp, k_z = jax.random.split(key)
     comp = jax.random.categorical(k_comp, self.log_weights, shape=(b,))
     z = jax.random.normal(k_z, (b, self.means.shape[1]))
@@ -76,10 +76,10 @@ def kept(degradation, x_T: np.ndarray) -> tuple[str, np.ndarray, tuple]:
     f = 2 ** degradation.num_steps
     small = x_T[:, ::f, ::f, :]
     return "low_res", small.reshape(len(small), -1), small.shape[1:]
-  if isinstance(degradation, dg.FixedNoise):
-    return "gaussian", np.zeros((len(x_T), 1)), ()
+  if isinstance(degradation, dg.FixedNoise) or getattr(degradation, "colour_fill", False):
+    return "from_degradation", np.zeros((len(x_T), 1)), ()
   raise ValueError(f"no generation prior for {type(degradation).__name__}; use blur (with "
-                   f"mean_at_end), sr or noise")
+                   f"mean_at_end), sr, noise or inpaint with colour_fill")
 
 
 def fit_prior(degradation, x0: np.ndarray, components: int, seed: int = 0) -> MixturePrior:
@@ -91,7 +91,7 @@ def fit_prior(degradation, x0: np.ndarray, components: int, seed: int = 0) -> Mi
                         for i in range(0, n, 256)])
   kind, v, low_res = kept(degradation, x_T)
   zeros = np.zeros((h, w, c), np.float32)
-  if kind == "gaussian":
+  if kind == "from_degradation":
     return MixturePrior(jnp.zeros(1), jnp.zeros((1, 1)), jnp.ones((1, 1, 1)), jnp.asarray(zeros), kind)
   gmm = GaussianMixture(min(components, n), covariance_type="full", reg_covar=1e-6,
                         random_state=seed).fit(v.astype(np.float64))
