@@ -66,9 +66,16 @@ class Checkpointer:
         raise CheckpointMismatchError(
             f"checkpoint {self.directory}/{step} was written with {k}={meta.get(k)!r}, "
             f"but this config has {k}={v!r}; use a fresh --workdir or the matching config")
-    items = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state),
-        data=ocp.args.JsonRestore()))
+    try:
+      items = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state),
+          data=ocp.args.JsonRestore()))
+    except ValueError as e:
+      if "do not match" not in str(e) and "structure" not in str(e):
+        raise
+      raise CheckpointMismatchError(
+          f"checkpoint {self.directory}/{step} holds a train state of another layout (written "
+          f"by another bluediff version or model); use a fresh --workdir") from None
     return items["state"], items["data"], meta
 
   def wait(self) -> None:

@@ -75,6 +75,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   _init_distributed()
+  from bluediff.checkpoint import CheckpointMismatchError
   from bluediff.config import ConfigError
   from bluediff.data.sources import DatasetNotPreparedError
   config, workdir = _CONFIG.value, _WORKDIR.value
@@ -95,7 +96,7 @@ def main(argv):
     else:
       from bluediff.evaluate.run import run_evaluate
       run_evaluate(config, workdir, _SAMPLES.value, _STEP.value)
-  except (ConfigError, DatasetNotPreparedError, FileNotFoundError) as e:
+  except (ConfigError, DatasetNotPreparedError, FileNotFoundError, CheckpointMismatchError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 

@@ -59,3 +59,15 @@ def test_checkpoint_of_another_model_is_refused(tiny_config, uninterrupted):
   ckpt = Checkpointer(os.path.join(uninterrupted, "checkpoints"))
   with pytest.raises(CheckpointMismatchError, match="model"):
     restore_or_init(build_experiment(c), ckpt)
+
+
+def test_checkpoint_of_another_state_layout_is_one_clear_error(tiny_config, uninterrupted):
+  """A state pytree of another layout (e.g. an older bluediff) is refused with one line."""
+  from bluediff.state import TrainState
+  exp = build_experiment(tiny_config())
+  abstract, _ = exp.abstract_state()
+  other = {"params": abstract.params, "step": abstract.step}    # not a TrainState
+  assert not isinstance(other, TrainState)
+  with Checkpointer(os.path.join(uninterrupted, "checkpoints"), read_only=True) as ckpt:
+    with pytest.raises(CheckpointMismatchError, match="another layout"):
+      ckpt.restore(other)
