@@ -74,6 +74,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
          "config.process.generate with blur needs config.degradation.mean_at_end=True")
     need(g.kind != "sr" or size % (2 ** g.num_steps) == 0,
          f"config.degradation: {size}px images cannot be halved {g.num_steps} times")
+  if config.process.name == "blur_diffusion":
+    from bluediff.processes.blur_diffusion import BLUR_SCHEDULES
+    need(p.basis in ("dct", "svd"), f"config.process.basis={p.basis!r}: use dct or svd")
+    need(p.blur_schedule in BLUR_SCHEDULES + ("hoogeboom",),
+         f"config.process.blur_schedule={p.blur_schedule!r} is unknown; choose one of "
+         f"{list(BLUR_SCHEDULES) + ['hoogeboom']}")
+    need(p.blur_d in ("continuous", "discrete"), "config.process.blur_d: continuous or discrete")
   sr = config.process.sr_factor
   need(sr >= 0 and (sr == 0 or size % sr == 0),
        f"config.process.sr_factor={sr} must be 0 or divide data.image_size={size}")

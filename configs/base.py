@@ -55,6 +55,14 @@ def get_config() -> ml_collections.ConfigDict:
   p.antithetic = True         # timesteps k and T + 1 - k in the two batch halves
   p.pairing = "none"          # none | greedy (reference) | exact (assignment); global batch
   p.pairing_scope = "global"  # global (the reference, over the whole batch) | shard (per device)
+  # blur_diffusion (methods.md §4): Abar_{i,k} = abar_i d_k^{2 F(i)} in a rotated basis
+  p.basis = "dct"             # dct (Neumann, default) | svd (the reference's zero-boundary SVD)
+  p.blur_schedule = "quartic" # none (= DDPM) | linear | quadratic | cubic | quartic | log | hoogeboom
+  p.blur_s0 = 0.4             # base kernel std (px)
+  p.blur_s_max = 0.15         # f(N) = (s_max / s0)^2 unless blur_f_max >= 0 (hoogeboom: s_max)
+  p.blur_f_max = -1.0
+  p.blur_kernel_size = 3      # taps of the sampled base kernel (svd / discrete d)
+  p.blur_d = "continuous"     # dct: d_k = exp(-lambda_k s0^2 / 2) | discrete (sampled kernel)
   p.loss = "l1"               # cold: l1 (the reference) | l2
   p.generate = False          # cold: unconditional generation from a prior over x_T
   p.prior_components = 10     # cold generation: Gaussian-mixture components (full covariance)

@@ -10,7 +10,7 @@ from bluediff.processes.schedules import gamma_from_config
 __all__ = ["BLENDS", "IADB", "PAIRINGS", "PARAMETRISATIONS", "PROCESSES", "BlueNoiseDiffusion", "DDPM",
            "Net", "Process", "build_process"]
 
-PROCESSES = ("iadb", "blue_noise", "ddpm", "cold")
+PROCESSES = ("iadb", "blue_noise", "ddpm", "cold", "blur_diffusion")
 
 
 def _choice(value, options, field):
@@ -35,6 +35,9 @@ def build_process(config, num_shards: int = 1) -> Process:
   noise = build_noise(config.noise, config.data.image_size)
   if p.name == "iadb":
     return IADB(noise, time_scale=p.time_scale, sr_factor=p.sr_factor)
+  if p.name == "blur_diffusion":
+    from bluediff.processes.blur_diffusion import build_blur_diffusion
+    return build_blur_diffusion(config, noise)
   if p.name == "ddpm":
     import jax.numpy as jnp
     abar = jnp.asarray(linear_alpha_bar(p.train_steps, p.beta_start, p.beta_end), jnp.float32)

@@ -1,0 +1,24 @@
+"""Blur diffusion on digits 16x16 (CPU, no download): coarse-to-fine generation.
+
+DDPM betas over N = 1000 steps with per-frequency damping in the DCT basis:
+Abar_{i,k} = abar_i d_k^{2 F(i)}, quartic f(i) with f(N) = (s_max / s0)^2.
+At 16 px the paper's s_max = 0.15 px barely blurs, so the digits config uses
+s_max = 0.6 px (f(N) = 2.25). The DDPM twin is one flag away:
+--config.process.blur_schedule=none
+
+  python -m bluediff.main --config=configs/digits_blur.py --workdir=runs/digits_blur
+"""
+from configs import digits
+
+
+def get_config():
+  c = digits.get_config()
+  c.process.name = "blur_diffusion"
+  c.process.train_steps = 1000
+  c.process.basis = "dct"
+  c.process.blur_schedule = "quartic"
+  c.process.blur_s0, c.process.blur_s_max = 0.4, 0.6
+  c.process.time_scale = 1.0
+  c.sampling.method = "ddim"
+  c.sampling.num_steps = 64
+  return c
