@@ -17,24 +17,14 @@ import jax.numpy as jnp
 from absl import app, flags
 from ml_collections import config_flags
 
+from timing import best_seconds   # benchmarks/timing.py
+
 from bluediff import sharding
 from bluediff.processes import build_process
 from bluediff.train import build_experiment
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/digits_tv.py")
 _FULL_ITERS = flags.DEFINE_integer("full_iters", 10, "iterations of the full step")
-
-
-def best_time(fn, *args, iters=10, rounds=3) -> float:
-  jax.block_until_ready(fn(*args))
-  best = float("inf")
-  for _ in range(rounds):
-    t0 = time.perf_counter()
-    for _ in range(iters):
-      out = fn(*args)
-    jax.block_until_ready(out)
-    best = min(best, (time.perf_counter() - t0) / iters)
-  return best
 
 
 def main(_):
@@ -71,7 +61,7 @@ def main(_):
         x0 = jax.random.uniform(jax.random.key(2), (batch, h, w, c), minval=-1, maxval=1)
         free_net = lambda x, t: jnp.zeros(x.shape[:-1] + (out_c,))   # noqa: E731
         fn = jax.jit(lambda p, k, x: p.loss(free_net, x, k)[0])
-        t = best_time(fn, process, jax.random.key(3), x0)
+        t = best_seconds(fn, process, jax.random.key(3), x0, rounds=3, iters=10)
         share = f"{100 * t / t_full:.2f} %" if batch == b else ""
         print(f"| {root} | {pairing} | {batch} | {t * 1e3:.2f} | {share} |")
 

@@ -9,11 +9,12 @@ t = T for both forms (reflect padding, as the reference), and the speed-up at T.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from timing import best_seconds   # benchmarks/timing.py
 
 from bluediff.degradations import Blur
 
@@ -24,13 +25,7 @@ SETTINGS = {
 
 
 def best_ms(fn, x, rounds=5) -> float:
-  jax.block_until_ready(fn(x))
-  best = float("inf")
-  for _ in range(rounds):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(x))
-    best = min(best, time.perf_counter() - t0)
-  return best * 1e3
+  return best_seconds(fn, x, rounds=rounds) * 1e3
 
 
 def main():

@@ -13,19 +13,14 @@ import time
 import jax
 import numpy as np
 
+from timing import best_seconds   # benchmarks/timing.py
+
 from bluediff.noise import CholeskyNoise, SpectralNoise
 from bluediff.noise import statistics as st
 
 
 def fields_per_second(fn, arg, fields, rounds=5) -> float:
-  fn = jax.jit(fn)
-  fn(arg).block_until_ready()
-  best = float("inf")
-  for _ in range(rounds):
-    t0 = time.perf_counter()
-    fn(arg).block_until_ready()
-    best = min(best, time.perf_counter() - t0)
-  return fields / best
+  return fields / best_seconds(jax.jit(fn), arg, rounds=rounds)
 
 
 def main():

@@ -205,7 +205,7 @@ class BlurDiffusion(Process):
 
 def build_blur_diffusion(config, noise: NoiseOperator) -> BlurDiffusion:
   """From config.process: basis, blur schedule, base kernel width, DDPM betas."""
-  from bluediff.bases import DCTBasis, SVDBasis, dct_frequencies
+  from bluediff.bases import dct_basis, dct_eigenvalues, dct_frequencies, svd_basis
   from bluediff.degradations import gaussian_kernel_1d
   p, size = config.process, config.data.image_size
   n = p.train_steps
@@ -215,16 +215,16 @@ def build_blur_diffusion(config, noise: NoiseOperator) -> BlurDiffusion:
     u = np.arange(n + 1) / n
     alpha2 = np.clip(np.cos((u + 0.008) / 1.008 * np.pi / 2) ** 2 / np.cos(0.008 / 1.008 * np.pi / 2) ** 2,
                      1e-5, 1.0)
-    return BlurDiffusion(DCTBasis(), HoogeboomSchedule(jnp.asarray(np.log(alpha2), jnp.float32),
+    return BlurDiffusion(dct_basis(size, size), HoogeboomSchedule(jnp.asarray(np.log(alpha2), jnp.float32),
                                                        jnp.asarray(lam, jnp.float32), p.blur_s_max),
                          noise, p.time_scale)
   kernel = gaussian_kernel_1d(p.blur_s0, p.blur_kernel_size)
   if p.basis == "svd":
-    basis, d = SVDBasis.build(kernel, size, size)
+    basis, d = svd_basis(kernel, size, size)
   elif p.blur_d == "discrete":
-    basis, d = DCTBasis(), DCTBasis.eigenvalues(kernel, size, size)
+    basis, d = dct_basis(size, size), dct_eigenvalues(kernel, size, size)
   else:                                    # the continuous heat kernel's transfer function
-    basis, d = DCTBasis(), np.exp(-lam * p.blur_s0 ** 2 / 2)
+    basis, d = dct_basis(size, size), np.exp(-lam * p.blur_s0 ** 2 / 2)
   f_max = p.blur_f_max if p.blur_f_max >= 0 else (p.blur_s_max / p.blur_s0) ** 2
   cum_f = np.cumsum(blur_steps(p.blur_schedule, n, f_max))
   sched = ComponentSchedule(jnp.asarray(log_abar, jnp.float32), jnp.asarray(cum_f, jnp.float32),
