@@ -13,9 +13,11 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (checkpoints, logs, samples).")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "evaluate"], "What to do.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "evaluate", "export"], "What to do.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step for sample/evaluate (default: latest).")
 _SAMPLES = flags.DEFINE_string("samples", "", "evaluate: score this samples.npz instead of sampling.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", "", "export: output directory (default <workdir>/export).")
+_RAW = flags.DEFINE_bool("raw_weights", False, "export: the raw parameters instead of the EMA.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                  "Call jax.distributed.initialize() with arguments from the environment.")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
@@ -93,6 +95,9 @@ def main(argv):
     elif _MODE.value == "sample":
       from bluediff.sampling import run_sample
       run_sample(config, workdir, _STEP.value)
+    elif _MODE.value == "export":
+      from bluediff.export import export
+      export(config, workdir, _EXPORT_DIR.value, _STEP.value, use_ema=not _RAW.value)
     else:
       from bluediff.evaluate.run import run_evaluate
       run_evaluate(config, workdir, _SAMPLES.value, _STEP.value)
