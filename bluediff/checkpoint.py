@@ -6,14 +6,25 @@ can resume on another device count), `data` (the Grain iterator's JSON state,
 for an exact resume) and `meta` (what the weights mean: process, noise,
 model config). Orbax writes to a temporary directory and renames it when
 complete, so a run killed mid-save never leaves a step that looks finished.
+
+Orbax keeps no checksums, so every finished step also gets a manifest
+(`bluediff_manifest.json`: the sha256 of each of its files), written once the
+save is complete. A step whose manifest is missing or does not match (a
+truncated, missing or altered file) is skipped with a warning and never
+loaded; on a writable run it is renamed `<step>.damaged` so training rewrites it.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from bluediff.cache import sha256_file
+
+MANIFEST = "bluediff_manifest.json"
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -26,6 +37,7 @@ class Checkpointer:
   def __init__(self, directory: str, max_to_keep: int = 3, async_save: bool = True,
                read_only: bool = False):
     self.directory = os.path.abspath(directory)
+    self._read_only = read_only
     if read_only and not os.path.isdir(self.directory):
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     options = ocp.CheckpointManagerOptions(
@@ -36,12 +48,64 @@ class Checkpointer:
         self.directory, options=options, item_names=("state", "data", "meta"))
 
   def latest_step(self) -> int | None:
-    return self._manager.latest_step()
+    """The newest step whose manifest verifies (damaged or unfinished ones are skipped)."""
+    if not self._read_only:
+      self.wait()                             # seal this process's own finished saves first
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      problem = self.verify(step)
+      if problem is None:
+        return step
+      print(f"warning: checkpoint {self.directory}/{step} is skipped: {problem}")
+      if not self._read_only and jax.process_index() == 0:
+        os.replace(self._step_dir(step), self._step_dir(step) + ".damaged")
+        self._manager.reload()
+    return None
 
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
+  def _step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
+
+  def _files(self, step: int) -> list[str]:
+    root = self._step_dir(step)
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root)
+                  for f in fs if f != MANIFEST)
+
+  def write_manifests(self) -> None:
+    """Manifests for every finished step that lacks one (call after the saves completed)."""
+    if self._read_only or jax.process_index() != 0:
+      return
+    for step in self._manager.all_steps():
+      path = os.path.join(self._step_dir(step), MANIFEST)
+      if not os.path.exists(path):
+        files = {f: sha256_file(os.path.join(self._step_dir(step), f)) for f in self._files(step)}
+        with open(path + ".tmp", "w") as fh:
+          json.dump({"sha256": files}, fh)
+        os.replace(path + ".tmp", path)
+
+  def verify(self, step: int) -> str | None:
+    """None if the step's files match its manifest, else what is wrong."""
+    path = os.path.join(self._step_dir(step), MANIFEST)
+    if not os.path.exists(path):
+      return "no manifest (the save did not finish)"
+    try:
+      with open(path) as fh:
+        expected = json.load(fh)["sha256"]
+    except (OSError, ValueError, KeyError) as e:
+      return f"unreadable manifest ({e})"
+    present = set(self._files(step))
+    missing = sorted(set(expected) - present)
+    if missing:
+      return f"missing file {missing[0]}"
+    for f, digest in expected.items():
+      if sha256_file(os.path.join(self._step_dir(step), f)) != digest:
+        return f"{f} does not match its hash (truncated or altered)"
+    return None
+
   def save(self, step: int, state, data_state: dict, meta: dict) -> None:
+    self._manager.wait_until_finished()      # the previous save is complete: seal it
+    self.write_manifests()
     self._manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         data=ocp.args.JsonSave(data_state),
@@ -59,7 +123,10 @@ class Checkpointer:
     """
     step = self.latest_step() if step is None else step
     if step is None:
-      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+      raise FileNotFoundError(f"no usable checkpoint in {self.directory}")
+    problem = self.verify(step)
+    if problem is not None:
+      raise CheckpointMismatchError(f"checkpoint {self.directory}/{step} is damaged: {problem}")
     meta = self.read_meta(step)
     for k, v in (expected_meta or {}).items():
       if meta.get(k) != v:
@@ -80,9 +147,10 @@ class Checkpointer:
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
+    self.write_manifests()
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
+    self.wait()
     self._manager.close()
 
   def __enter__(self) -> "Checkpointer":

@@ -53,6 +53,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     need(b % num_devices == 0,
          f"config.{name}={b} does not divide over the {num_devices} devices of the mesh; "
          f"use a multiple of {num_devices}")
+  need(t.on_nan in ("stop", "skip"), f"config.training.on_nan={t.on_nan!r}: use stop or skip")
   size = config.data.image_size
   levels = len(config.model.channel_mult)
   need(size % (2 ** (levels - 1)) == 0,

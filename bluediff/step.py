@@ -49,8 +49,13 @@ def ema_update(ema, params, step, decay: float):
   return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
 
 
-def make_train_step(model: nn.Module, optimizer, ema_decay: float, process_optimizer=None):
-  """(process, state, images [B,H,W,C], base_key) -> (state, metrics). Pure; jit it."""
+def make_train_step(model: nn.Module, optimizer, ema_decay: float, process_optimizer=None,
+                    skip_nonfinite: bool = False):
+  """(process, state, images [B,H,W,C], base_key) -> (state, metrics). Pure; jit it.
+
+  skip_nonfinite: a step whose loss or gradients are not finite leaves the state
+  as it was (only the step counter advances) and reports `skipped` = 1.
+  """
 
   def train_step(process: Process, state: TrainState, images: jax.Array, base_key: jax.Array):
     key = jax.random.fold_in(base_key, state.step)
@@ -76,6 +81,11 @@ def make_train_step(model: nn.Module, optimizer, ema_decay: float, process_optim
                       for path, v in jax.tree_util.tree_leaves_with_path(pparams)})
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                               ema_params=ema, process_params=pparams, process_opt_state=popt)
+    if skip_nonfinite:
+      ok = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
+      kept = state.replace(step=state.step + 1)
+      new_state = jax.tree.map(lambda new, old: jnp.where(ok, new, old), new_state, kept)
+      metrics["skipped"] = 1.0 - ok.astype(jnp.float32)
     return new_state, metrics
 
   return train_step

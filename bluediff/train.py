@@ -11,6 +11,8 @@ import dataclasses
 import functools
 import json
 import os
+import signal
+import threading
 import time
 
 import jax
@@ -59,7 +61,8 @@ class Experiment:
     """The jitted (state, images, base_key) -> (state, metrics) of this experiment
     (a partial of the jitted function over this experiment's process; `.func` is it)."""
     step = step_lib.make_train_step(self.model, self.optimizer, self.config.optim.ema_decay,
-                                    self.process_optimizer)
+                                    self.process_optimizer,
+                                    skip_nonfinite=self.config.training.on_nan == "skip")
     return functools.partial(step_lib.jit_train_step(step, self.mesh, self.state_sharding),
                              self.process_on_mesh)
 
@@ -192,6 +195,30 @@ def train(config, workdir: str) -> dict:
     return _train_loop(exp, ckpt, workdir)
 
 
+class StopRequest:
+  """SIGTERM / SIGINT (preemption, Ctrl-C) set a flag the loop checks after every step:
+  it then saves a checkpoint and returns, so a stop costs at most one step and one save.
+  A second signal interrupts at once. Only installed in the main thread."""
+
+  def __init__(self):
+    self.requested, self.signal_name, self._old = False, "", {}
+
+  def _handle(self, signum, frame):
+    if self.requested:                       # second signal: stop now
+      raise KeyboardInterrupt
+    self.requested, self.signal_name = True, signal.Signals(signum).name
+
+  def __enter__(self) -> "StopRequest":
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._old[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    for sig, handler in self._old.items():
+      signal.signal(sig, handler)
+
+
 def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
   """The loop proper; `ckpt` is closed by the caller, even on errors."""
   config, tc = exp.config, exp.config.training
@@ -213,28 +240,39 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
   t0, last_log_step = time.perf_counter(), start
   bar = tqdm(total=tc.num_steps, initial=start, desc="train", disable=not exp.is_chief,
              dynamic_ncols=True)
-  for step in range(start, tc.num_steps):
-    batch = sharding.host_to_global(next(data_iter)["image"], exp.mesh)
-    state, metrics = train_step(state, batch, base_key)
-    done = step + 1
-    bar.update(1)
-    if done % tc.log_every == 0 or done == tc.num_steps:
-      elapsed = time.perf_counter() - t0
-      last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      last["steps_per_sec"] = (done - last_log_step) / elapsed
-      last["images_per_sec"] = last["steps_per_sec"] * tc.batch_size
-      if not np.isfinite(last["loss"]):
-        raise FloatingPointError(f"loss is {last['loss']} at step {done}; last good "
-                                 f"checkpoint: {ckpt.latest_step()}")
-      writer.write(done, last)
-      bar.set_postfix(loss=f"{last['loss']:.4f}", img_s=f"{last['images_per_sec']:.0f}")
-      t0, last_log_step = time.perf_counter(), done
-    if done % tc.checkpoint_every == 0 or done == tc.num_steps:
-      ckpt.save(done, state, data_iter.get_state(), meta)
-    if tc.sample_every and done % tc.sample_every == 0 and done != tc.num_steps:
-      exp.bind_process(jax.device_get(state.process_params))
-      write_sample_grid(exp, state.ema_params, os.path.join(workdir, f"samples_{done:07d}.png"),
-                        config.seed)
+  with StopRequest() as stop:
+    for step in range(start, tc.num_steps):
+      batch = sharding.host_to_global(next(data_iter)["image"], exp.mesh)
+      state, metrics = train_step(state, batch, base_key)
+      done = step + 1
+      bar.update(1)
+      stopping = stop.requested
+      saving = done % tc.checkpoint_every == 0 or done == tc.num_steps or stopping
+      if done % tc.log_every == 0 or done == tc.num_steps or saving:
+        elapsed = time.perf_counter() - t0
+        last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        last["steps_per_sec"] = (done - last_log_step) / elapsed
+        last["images_per_sec"] = last["steps_per_sec"] * tc.batch_size
+        if not np.isfinite(last["loss"]) and tc.on_nan == "stop":   # never checkpoint it
+          raise FloatingPointError(f"loss is {last['loss']} at step {done}; last good "
+                                   f"checkpoint: {ckpt.latest_step()} (rerun resumes from it; "
+                                   f"or set training.on_nan=skip)")
+        writer.write(done, last)
+        bar.set_postfix(loss=f"{last['loss']:.4f}", img_s=f"{last['images_per_sec']:.0f}")
+        t0, last_log_step = time.perf_counter(), done
+      if saving:
+        ckpt.save(done, state, data_iter.get_state(), meta)
+      if stopping:
+        ckpt.wait()
+        bar.close()
+        writer.close()
+        print(f"stopped by signal {stop.signal_name} at step {done}: checkpoint saved; "
+              f"rerun the same command to resume")
+        return last
+      if tc.sample_every and done % tc.sample_every == 0 and done != tc.num_steps:
+        exp.bind_process(jax.device_get(state.process_params))
+        write_sample_grid(exp, state.ema_params, os.path.join(workdir, f"samples_{done:07d}.png"),
+                          config.seed)
   bar.close()
   if start < tc.num_steps or not os.path.exists(os.path.join(workdir, "samples.png")):
     exp.bind_process(jax.device_get(state.process_params))

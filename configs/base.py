@@ -120,6 +120,7 @@ def get_config() -> ml_collections.ConfigDict:
   t.checkpoint_every = 1000
   t.max_to_keep = 3
   t.sample_every = 0          # 0: a sample grid only at the end
+  t.on_nan = "stop"           # stop: raise, naming the last good checkpoint | skip: drop the update
   t.grid_size = 64            # images in a sample grid
 
   # --- sampling (mode=sample and the sample grids).

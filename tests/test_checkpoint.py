@@ -27,7 +27,7 @@ def test_run_leaves_checkpoints_logs_and_grid(uninterrupted):
   assert ckpt.all_steps() == [3, 6]
   assert os.path.exists(os.path.join(uninterrupted, "samples.png"))
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(uninterrupted, "tb")))
-  assert sorted(read_losses(uninterrupted)) == [2, 4, 6]
+  assert sorted(read_losses(uninterrupted)) == [2, 3, 4, 6]   # log steps and save steps
 
 
 def test_resumed_run_reproduces_the_uninterrupted_losses(tiny_config, uninterrupted, tmp_path):

@@ -1,0 +1,116 @@
+"""Faults: damaged checkpoints are skipped, SIGTERM saves and exits, NaN steps can be skipped,
+and a run is deterministic."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bluediff.checkpoint import Checkpointer
+from bluediff.train import build_experiment, restore_or_init, train
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_config, tmp_path_factory):
+  wd = tmp_path_factory.mktemp("run")
+  train(tiny_config(), str(wd))          # 6 steps, checkpoints at 3 and 6
+  return wd
+
+
+def _losses(wd):
+  return [json.loads(line)["loss"] for line in open(os.path.join(wd, "metrics.jsonl"))]
+
+
+def _damage(step_dir, how):
+  files = sorted(os.path.join(d, f) for d, _, fs in os.walk(step_dir) for f in fs
+                 if f != "bluediff_manifest.json" and os.path.getsize(os.path.join(d, f)) > 8)
+  target = files[-1]
+  if how == "truncate":
+    with open(target, "r+b") as f:
+      f.truncate(os.path.getsize(target) // 2)
+  elif how == "delete":
+    os.remove(target)
+  else:                                   # flip bytes
+    data = bytearray(open(target, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(target, "wb").write(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncate", "delete", "flip"])
+def test_damaged_checkpoint_is_skipped_never_loaded(tiny_config, finished_run, tmp_path, how, capsys):
+  wd = tmp_path / "run"
+  shutil.copytree(finished_run, wd)
+  ckpts = wd / "checkpoints"
+  assert json.loads((ckpts / "6" / "bluediff_manifest.json").read_text())["sha256"]
+  _damage(ckpts / "6", how)
+  with Checkpointer(str(ckpts)) as ckpt:
+    state, _, step = restore_or_init(build_experiment(tiny_config()), ckpt)
+  assert step == 3 and int(state.step) == 3
+  assert "is skipped" in capsys.readouterr().out
+  assert (ckpts / "6.damaged").is_dir() and not (ckpts / "6").exists()
+  train(tiny_config(), str(wd))           # resumes from 3 and rewrites 6
+  with Checkpointer(str(ckpts), read_only=True) as ckpt:
+    assert ckpt.latest_step() == 6 and ckpt.verify(6) is None
+
+
+def test_sigterm_saves_and_exits_cleanly_then_resumes(subprocess_env, tmp_path):
+  cmd = [sys.executable, "-m", "bluediff.main", "--config=tests/tiny_config.py",
+         f"--workdir={tmp_path}", "--config.training.num_steps=100000",
+         "--config.training.checkpoint_every=100000", "--config.training.log_every=1"]
+  p = subprocess.Popen(cmd, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+  log = tmp_path / "metrics.jsonl"
+  deadline = time.time() + 300
+  while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+    time.sleep(0.2)
+  p.send_signal(signal.SIGTERM)
+  t0 = time.time()
+  out, err = p.communicate(timeout=120)
+  assert p.returncode == 0, err[-2000:]
+  assert time.time() - t0 < 60 and "stopped by signal SIGTERM" in out
+  with Checkpointer(str(tmp_path / "checkpoints"), read_only=True) as ckpt:
+    stopped = ckpt.latest_step()
+  assert stopped is not None and stopped >= 3 and stopped < 100000
+  r = subprocess.run(cmd[:-3] + [f"--config.training.num_steps={stopped + 2}",
+                                 "--config.training.checkpoint_every=1"],
+                     env=subprocess_env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0 and f"resumed from {tmp_path}/checkpoints/{stopped}" in r.stdout
+
+
+def test_nonfinite_steps_can_be_skipped():
+  """With skip_nonfinite, a NaN loss leaves params, optimizer and EMA untouched."""
+  import optax
+  from bluediff.models.unet import UNet
+  from bluediff.processes.base import Process
+  from bluediff.step import init_state, make_train_step
+  from flax import struct
+
+  @struct.dataclass
+  class Poison(Process):
+    samplers = ()
+    def loss(self, net, x0, key):
+      return jnp.mean(net(x0, jnp.zeros(x0.shape[0]))) * jnp.nan, {}
+    def sample(self, *a, **k):
+      raise NotImplementedError
+
+  model = UNet(channels=8, channel_mult=(1,), num_res_blocks=1, attn_resolutions=(), norm_groups=4,
+               out_channels=1)
+  opt = optax.adam(1e-3)
+  state = init_state(model, opt, jax.random.key(0), (2, 8, 8, 1))
+  step = jax.jit(make_train_step(model, opt, 0.9, skip_nonfinite=True))
+  new, metrics = step(Poison(), state, jnp.ones((2, 8, 8, 1)), jax.random.key(1))
+  assert float(metrics["skipped"]) == 1.0 and int(new.step) == 1
+  for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(state.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_same_seed_same_losses(tiny_config, finished_run, tmp_path):
+  train(tiny_config(), str(tmp_path))
+  np.testing.assert_array_equal(_losses(tmp_path), _losses(finished_run))
