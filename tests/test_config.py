@@ -59,16 +59,28 @@ def test_bad_values_are_rejected(tiny_config, field, value, match):
 
 @pytest.mark.parametrize("override,match", [
     ("--config.training.no_such_field=1", "no_such_field"),
+    ("--config.training.num_steps=many", "num_steps"),
     ("--config.training.batch_size=6", "does not divide over the 4 devices"),
+    ("--config.data.dataset=cifar10", "tfds build cifar10"),
+    ("--config.noise.root=svd", "noise.root"),
+    ("--mode=evaluate --samples=BAD", "expected images uint8"),
+    ("--mode=evaluate --samples=MISSING", "does not exist"),
+    ("--mode=sample", "train first"),
 ])
 def test_cli_fails_before_compiling_with_one_line(override, match, subprocess_env, tmp_path):
+  """One line on stderr, exit status != 0, nothing written, well before any compile."""
+  import numpy as np
+  np.savez(tmp_path / "bad.npz", images=np.zeros((4, 16, 16, 1), np.float32))   # wrong dtype
+  override = override.replace("BAD", str(tmp_path / "bad.npz")).replace("MISSING", str(tmp_path / "x.npz"))
   t = time.time()
+  empty = tmp_path / "tfds_empty"
+  env = dict(subprocess_env, TFDS_DATA_DIR=str(empty)) if "cifar10" in override else subprocess_env
   r = subprocess.run([sys.executable, "-m", "bluediff.main", "--config=tests/tiny_config.py",
-                      f"--workdir={tmp_path}", override],
-                     capture_output=True, text=True, env=subprocess_env, timeout=120)
+                      f"--workdir={tmp_path}", *override.split()],
+                     capture_output=True, text=True, env=env, timeout=120)
   assert r.returncode != 0
   lines = [l for l in r.stderr.splitlines() if match in l]
   assert lines, r.stderr[-2000:]
   assert "Traceback" not in r.stderr
-  assert not (tmp_path / "checkpoints").exists()
+  assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.json").exists()
   assert time.time() - t < 60
