@@ -61,3 +61,19 @@ def shard_replicated_batch(batch: np.ndarray, mesh: Mesh) -> jax.Array:
   rows = n // p
   local = batch[jax.process_index() * rows:(jax.process_index() + 1) * rows]
   return host_to_global(local, mesh)
+
+
+def replicate(tree, mesh: Mesh):
+  """Host values (the same on every process) -> global arrays replicated over the mesh.
+
+  Unlike `jax.device_put`, this also works when the mesh spans processes
+  (each process fills its own devices). PRNG key arrays go through their data.
+  """
+  sh = replicated(mesh)
+
+  def one(x):
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      return jax.random.wrap_key_data(one(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sh, lambda idx: host[idx])
+  return jax.tree.map(one, tree)

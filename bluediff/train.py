@@ -98,7 +98,7 @@ class Experiment:
   @functools.cached_property
   def process_on_mesh(self) -> Process:
     """The process with its arrays replicated over the mesh (placed once)."""
-    return jax.device_put(self.process, sharding.replicated(self.mesh))
+    return sharding.replicate(self.process, self.mesh)
 
 
 def attach_run_state(exp: Experiment, workdir: str) -> Experiment:
@@ -232,7 +232,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
     print(f"resumed from {ckpt.directory}/{restored}")
 
   train_step = exp.train_step()
-  base_key = jax.device_put(jax.random.key(config.seed), sharding.replicated(exp.mesh))
+  base_key = sharding.replicate(jax.random.key(config.seed), exp.mesh)
   writer = MetricWriter(workdir, exp.is_chief)
   meta = exp.signature
 

@@ -31,7 +31,7 @@ class InceptionFeatures:
     n = mesh.devices.size
     self.batch_size = -(-batch_size // n) * n
     self.mesh, self.weights_hash = mesh, weights_hash
-    self.params = jax.device_put(params, sharding.replicated(mesh))
+    self.params = sharding.replicate(params, mesh)
 
   def __call__(self, images: np.ndarray, desc: str = "inception") -> tuple[np.ndarray, np.ndarray]:
     images = np.asarray(images)
