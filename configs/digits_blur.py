@@ -21,4 +21,5 @@ def get_config():
   c.process.time_scale = 1.0
   c.sampling.method = "ddim"
   c.sampling.num_steps = 64
+  c.eval.metrics = ("digits", "spectra", "trajectory")
   return c

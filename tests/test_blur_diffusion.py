@@ -171,6 +171,11 @@ def test_blur_diffusion_trains_in_the_loop(tiny_config, tmp_path):
   c.process.blur_schedule, c.process.blur_s_max = "quartic", 0.6
   c.sampling.method, c.sampling.num_steps = "ddim", 4
   c.training.num_steps, c.training.checkpoint_every = 2, 2
+  c.eval.metrics, c.eval.num_samples = ("trajectory",), 8
   train(c, str(tmp_path))
   rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
   assert np.isfinite(rows[-1]["loss"]) and (tmp_path / "samples.png").exists()
+  from bluediff.evaluate.run import run_evaluate
+  run_evaluate(c, str(tmp_path))
+  strip = tmp_path / "eval" / "step2-ddim4" / "trajectory.png"
+  assert strip.exists() and "trajectory.png" in (strip.parent / "report.md").read_text()

@@ -70,6 +70,7 @@ class EvalContext:
   references: np.ndarray | None = None     # conditional processes: the clean held-out images
   observations: np.ndarray | None = None   # ... and what the process restored them from
   other_restorations: dict = dataclasses.field(default_factory=dict)   # e.g. {"direct": uint8}
+  params: dict | None = None               # the sampling weights, when the run was sampled here
 
   @functools.cached_property
   def inception(self):
@@ -180,7 +181,36 @@ def _restoration(ctx: EvalContext) -> dict:
   return out
 
 
+def _trajectory(ctx: EvalContext) -> dict:
+  """A strip of intermediate iterates (rows: samples, columns: time) for processes whose
+  sampler can return them (blur diffusion: coarse structure should appear first)."""
+  import inspect
+  if "trajectory_every" not in inspect.signature(ctx.exp.process.sample).parameters:
+    raise ConfigError(f"the 'trajectory' metric needs a sampler that returns its iterates "
+                      f"(blur_diffusion), not {ctx.config.process.name}")
+  if ctx.params is None:
+    return {}                                  # scoring a samples file: nothing to trace
+  c, model = ctx.config, ctx.exp.model
+  steps = c.sampling.num_steps if c.sampling.method == "ddim" else ctx.exp.process.num_steps
+  every = max(1, steps // 8)
+  shape = (8, *ctx.exp.image_shape)
+
+  @jax.jit
+  def run(params, key):
+    net = lambda x, t: model.apply({"params": params}, x, t)   # noqa: E731
+    return ctx.exp.process.sample(net, key, shape, method=c.sampling.method,
+                                  num_steps=c.sampling.num_steps, trajectory_every=every)
+  _, iterates = run(jax.device_get(ctx.params), jax.random.key(c.eval.seed))
+  strip = np.concatenate(list(to_uint8(np.asarray(iterates))), axis=2)    # [8, H, K*W, C]
+  path = os.path.join(ctx.outdir, "trajectory.png")
+  if ctx.exp.is_chief:
+    save_grid(strip, path, ncol=1)
+  ctx.plots["intermediate iterates (left: noise, right: sample)"] = path
+  return {}
+
+
 METRICS: dict[str, Callable[[EvalContext], dict]] = {
+    "trajectory": _trajectory,
     "restoration": _restoration,
     "digits": _digits, "fid": _fid, "kid": _kid, "precision_recall": _precision_recall,
     "inception_score": _inception_score, "spectra": _spectra,
@@ -220,7 +250,7 @@ def write_report(outdir: str, results: dict, grid: str | None, plots: dict) -> s
 def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, workdir: str,
                     tag: str, references: np.ndarray | None = None,
                     observations: np.ndarray | None = None,
-                    other_restorations: dict | None = None) -> dict:
+                    other_restorations: dict | None = None, params=None) -> dict:
   """Scores images uint8 [N, H, W, C]; writes metrics.json + report.md under workdir/eval/tag.
 
   references / observations (uint8, same shape): for conditional processes.
@@ -229,7 +259,7 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
   if exp.is_chief:
     os.makedirs(outdir, exist_ok=True)
   ctx = EvalContext(config, exp, images, outdir, references=references, observations=observations,
-                    other_restorations=other_restorations or {})
+                    other_restorations=other_restorations or {}, params=params)
   metrics = {}
   for name in config.eval.metrics:
     metrics.update(METRICS[name](ctx))
@@ -285,7 +315,7 @@ def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None 
     tag = f"step{restored}-{config.sampling.method}{num_steps}"
     if refs is None:
       images = generate(exp, params, config.eval.num_samples, config.eval.seed, num_steps=num_steps)
-      out.append(evaluate_images(config, exp, images, proto, workdir, tag))
+      out.append(evaluate_images(config, exp, images, proto, workdir, tag, params=params))
       continue
     images, obs = restore(exp, params, refs, config.eval.seed, num_steps=num_steps)
     extra = {}
