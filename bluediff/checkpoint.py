@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 import jax
@@ -38,6 +39,8 @@ class Checkpointer:
                read_only: bool = False):
     self.directory = os.path.abspath(directory)
     self._read_only = read_only
+    self._lock = threading.Lock()
+    self._sealer: threading.Thread | None = None
     if read_only and not os.path.isdir(self.directory):
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     options = ocp.CheckpointManagerOptions(
@@ -76,6 +79,10 @@ class Checkpointer:
     """Manifests for every finished step that lacks one (call after the saves completed)."""
     if self._read_only or jax.process_index() != 0:
       return
+    with self._lock:
+      self._write_manifests_locked()
+
+  def _write_manifests_locked(self) -> None:
     for step in self._manager.all_steps():
       path = os.path.join(self._step_dir(step), MANIFEST)
       if not os.path.exists(path):
@@ -104,12 +111,24 @@ class Checkpointer:
     return None
 
   def save(self, step: int, state, data_state: dict, meta: dict) -> None:
-    self._manager.wait_until_finished()      # the previous save is complete: seal it
-    self.write_manifests()
+    """Starts an (asynchronous) save; a background thread seals it with its manifest as
+    soon as it is complete, so a kill leaves at most that one step unsealed."""
+    self._join_sealer()
     self._manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         data=ocp.args.JsonSave(data_state),
         meta=ocp.args.JsonSave(meta)), force=True)
+    self._sealer = threading.Thread(target=self._seal, daemon=True)
+    self._sealer.start()
+
+  def _seal(self) -> None:
+    self._manager.wait_until_finished()
+    self.write_manifests()
+
+  def _join_sealer(self) -> None:
+    if self._sealer is not None:
+      self._sealer.join()
+      self._sealer = None
 
   def read_meta(self, step: int) -> dict:
     return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
@@ -146,6 +165,7 @@ class Checkpointer:
     return items["state"], items["data"], meta
 
   def wait(self) -> None:
+    self._join_sealer()
     self._manager.wait_until_finished()
     self.write_manifests()
 

@@ -114,3 +114,61 @@ def test_nonfinite_steps_can_be_skipped():
 def test_same_seed_same_losses(tiny_config, finished_run, tmp_path):
   train(tiny_config(), str(tmp_path))
   np.testing.assert_array_equal(_losses(tmp_path), _losses(finished_run))
+
+
+def _sealed(ckpts):
+  return sorted(int(d.name) for d in ckpts.glob("*")
+                if d.name.isdigit() and (d / "bluediff_manifest.json").exists())
+
+
+KILL_STEPS = ["--config.training.num_steps=8", "--config.training.checkpoint_every=2",
+              "--config.training.log_every=1"]
+
+
+@pytest.fixture(scope="module")
+def kill_reference(tiny_config, tmp_path_factory):
+  ref = tmp_path_factory.mktemp("ref")
+  c = tiny_config()
+  c.training.num_steps, c.training.checkpoint_every, c.training.log_every = 8, 2, 1
+  train(c, str(ref))
+  return {row["step"]: row["loss"] for row in map(json.loads, open(ref / "metrics.jsonl"))}
+
+
+@pytest.mark.parametrize("when", ["after_first_seal", "mid_save", "random"])
+def test_sigkill_at_any_point_resumes_from_a_complete_checkpoint(kill_reference, subprocess_env,
+                                                                  tmp_path, when):
+  """kill -9 (after a checkpoint is sealed, while a save is in flight, at a random time),
+  then rerun the same command: it resumes from the last sealed step and ends with the
+  uninterrupted run's losses."""
+  import random
+  wd = tmp_path / "run"
+  cmd = [sys.executable, "-m", "bluediff.main", "--config=tests/tiny_config.py", f"--workdir={wd}",
+         *KILL_STEPS]
+  p = subprocess.Popen(cmd, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpts = wd / "checkpoints"
+  deadline = time.time() + 300
+  if when == "random":
+    while time.time() < deadline and not (wd / "metrics.jsonl").exists():
+      time.sleep(0.05)
+    time.sleep(random.Random(0).uniform(0.0, 2.0))
+  else:
+    def ready():
+      if when == "after_first_seal":
+        return bool(_sealed(ckpts))
+      return ckpts.exists() and any("tmp" in d.name for d in ckpts.iterdir())   # a save in flight
+    while time.time() < deadline and p.poll() is None and not ready():
+      time.sleep(0.01)
+  p.kill()
+  p.wait()
+  sealed = _sealed(ckpts) if ckpts.exists() else []
+  r = subprocess.run(cmd, env=subprocess_env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-2000:]
+  if sealed:
+    assert f"resumed from {ckpts}/{sealed[-1]}" in r.stdout
+  final = {}
+  for row in map(json.loads, open(wd / "metrics.jsonl")):
+    final[row["step"]] = row["loss"]                  # the rerun's value wins
+  want = kill_reference
+  assert sorted(final) == sorted(want)
+  np.testing.assert_allclose([final[s] for s in sorted(want)], [want[s] for s in sorted(want)],
+                             rtol=1e-6)
