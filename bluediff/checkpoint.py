@@ -114,12 +114,17 @@ class Checkpointer:
     """Starts an (asynchronous) save; a background thread seals it with its manifest as
     soon as it is complete, so a kill leaves at most that one step unsealed."""
     self._join_sealer()
+    if jax.process_count() > 1:
+      # Orbax's wait may hold a cross-process barrier: never from a side thread. Seal the
+      # previous step here instead (a kill then loses at most two unsealed steps).
+      self._seal()
     self._manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         data=ocp.args.JsonSave(data_state),
         meta=ocp.args.JsonSave(meta)), force=True)
-    self._sealer = threading.Thread(target=self._seal, daemon=True)
-    self._sealer.start()
+    if jax.process_count() == 1:
+      self._sealer = threading.Thread(target=self._seal, daemon=True)
+      self._sealer.start()
 
   def _seal(self) -> None:
     self._manager.wait_until_finished()
