@@ -17,17 +17,45 @@ import sys
 
 import numpy as np
 
-# name -> (config file, overrides): every variant trains with the same steps x batch.
+# study -> variants {name: (config file, overrides)}, the metrics tabulated, the evaluate metrics.
+# Every variant of a study trains with the same steps x batch.
 STUDIES = {
     "blue": {
-        "iadb (white)": ("configs/digits.py", []),
-        "blue only": ("configs/digits_blue.py", []),
-        "white->blue fft": ("configs/digits_tv.py", []),
-        "white->blue cholesky": ("configs/digits_tv.py", ["--config.noise.root=cholesky"]),
-        "white->blue fft vp": ("configs/digits_tv.py", ["--config.process.blend=vp"]),
+        "variants": {
+            "iadb (white)": ("configs/digits.py", []),
+            "blue only": ("configs/digits_blue.py", []),
+            "white->blue fft": ("configs/digits_tv.py", []),
+            "white->blue cholesky": ("configs/digits_tv.py", ["--config.noise.root=cholesky"]),
+            "white->blue fft vp": ("configs/digits_tv.py", ["--config.process.blend=vp"]),
+        },
+        "metrics": ("digits_frechet_ratio", "digits_confident", "spectral_log_error"),
+        "evaluate": "('digits','spectra')",
+    },
+    "cold": {
+        "variants": {
+            "deblur": ("configs/digits_cold_blur.py", []),
+            "inpaint": ("configs/digits_cold_inpaint.py", []),
+        },
+        "metrics": ("rmse_observed", "rmse_direct", "rmse_restored", "ssim_observed",
+                    "ssim_direct", "ssim_restored", "digits_frechet_observed",
+                    "digits_frechet_direct", "digits_frechet_restored"),
+        "evaluate": "('restoration',)",
+        "eval_samples": 359,             # the whole held-out split
+    },
+    "cold_generation": {
+        "variants": {"blur + GMM": ("configs/digits_cold_blur_gen.py", [])},
+        "metrics": ("digits_frechet_ratio", "digits_confident"),
+        "evaluate": "('digits','spectra')",
+    },
+    "blur": {
+        "variants": {
+            "blur diffusion": ("configs/digits_blur.py", []),
+            "DDPM twin": ("configs/digits_blur.py", ["--config.process.blur_schedule=none"]),
+        },
+        "metrics": ("digits_frechet_ratio", "digits_confident", "spectral_log_error"),
+        "evaluate": "('digits','spectra','trajectory')",
     },
 }
-METRICS = ("digits_frechet_ratio", "digits_confident", "spectral_log_error")
 
 
 def run(cmd: list[str]) -> None:
@@ -44,8 +72,11 @@ def main():
   ap.add_argument("--out", default="runs/study")
   args = ap.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
+  study = STUDIES[args.study]
+  metrics = study["metrics"]
+  eval_samples = study.get("eval_samples", args.eval_samples)
   results, dirs = {}, []
-  for name, (config, overrides) in STUDIES[args.study].items():
+  for name, (config, overrides) in study["variants"].items():
     slug = name.replace(" ", "_").replace(">", "").replace("(", "").replace(")", "")
     for seed in seeds:
       wd = os.path.join(args.out, f"{slug}-s{seed}")
@@ -53,18 +84,18 @@ def main():
                 f"--config.seed={seed}", f"--config.training.num_steps={args.steps}", *overrides]
       if not os.path.exists(os.path.join(wd, "metrics.json")):
         run(common)
-        run(common + ["--mode=evaluate", "--config.eval.metrics=('digits','spectra')",
-                      f"--config.eval.num_samples={args.eval_samples}"])
+        run(common + ["--mode=evaluate", f"--config.eval.metrics={study['evaluate']}",
+                      f"--config.eval.num_samples={eval_samples}"])
       with open(os.path.join(wd, "metrics.json")) as f:
         results.setdefault(name, []).append(json.load(f)["metrics"])
       dirs.append(wd)
   lines = [f"Study '{args.study}': {args.steps} steps per run, seeds {seeds}, "
-           f"{args.eval_samples} samples per evaluation (mean +- std over seeds)", "",
-           "| variant | " + " | ".join(METRICS) + " | passes |", "|---" * (len(METRICS) + 2) + "|"]
+           f"{eval_samples} samples per evaluation (mean +- std over seeds)", "",
+           "| variant | " + " | ".join(metrics) + " | passes |", "|---" * (len(metrics) + 2) + "|"]
   for name, rows in results.items():
     cells = [f"{np.mean([r[m] for r in rows]):.3f} +- {np.std([r[m] for r in rows]):.3f}"
-             for m in METRICS]
-    passes = sum(bool(r["digits_passes"]) for r in rows)
+             for m in metrics]
+    passes = sum(bool(r.get("digits_passes")) for r in rows)
     lines.append(f"| {name} | " + " | ".join(cells) + f" | {passes}/{len(rows)} |")
   table = "\n".join(lines)
   print(table)
@@ -72,7 +103,7 @@ def main():
   with open(os.path.join(args.out, "study.md"), "w") as f:
     f.write(table + "\n")
   from bluediff.compare import compare
-  compare(dirs, os.path.join(args.out, "compare"), list(METRICS))
+  compare(dirs, os.path.join(args.out, "compare"), list(metrics))
 
 
 if __name__ == "__main__":
