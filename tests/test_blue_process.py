@@ -244,3 +244,31 @@ def test_learned_gamma_trains_is_clamped_checkpointed_and_used_for_sampling(tiny
   exp = build_experiment(c)
   load_params(exp, str(tmp_path))
   assert float(exp.process.gamma.tau) == pytest.approx(taus[-1], rel=1e-5)
+
+
+@pytest.mark.parametrize("blend", ["linear", "vp"])
+def test_samplers_follow_the_forward_process_of_the_initial_noise(stats8, blend):
+  """A non-adaptive oracle (the exact targets for the sampler's own initial noise, whatever
+  x is) only lands on the image if the updates telescope: Euler exactly for the linear
+  blend; for VP the 2nd-order sampler converges with the VP direction -dL/dg eps, and does
+  not with the linear blend's (L_b - I) eps."""
+  noise = SpectralNoise.from_spectrum(stats8.spectrum)
+  p = BlueNoiseDiffusion(noise, Gamma("sigmoid", 0, 3, 1000), blend=blend)
+  x0 = jax.random.uniform(jax.random.key(1), (2, 8, 8, 1), minval=-1, maxval=1)
+  key = jax.random.key(2)
+  eps0 = jax.random.normal(key, x0.shape)              # what sample() starts from
+  blue0 = noise.apply(eps0)
+
+  def oracle(direction):
+    return lambda x, t: jnp.concatenate([x0 - p.mixed(eps0, blue0, p.gamma(t)),
+                                         direction(p.gamma(t))], -1)
+  right = oracle(lambda g: p.direction(eps0, blue0, g))
+  err = lambda net, method, n: float(jnp.abs(p.sample(net, key, x0.shape, method=method,   # noqa: E731
+                                                      num_steps=n) - x0).max())
+  if blend == "linear":
+    assert err(right, "euler", 8) < 1e-5 and err(right, "euler", 50) < 1e-5
+    assert err(oracle(lambda g: jnp.zeros_like(eps0)), "euler", 50) > 0.1   # head 2 matters
+  else:
+    errs = [err(right, "heun", n) for n in (8, 32, 128)]
+    assert errs[2] < 1e-3 and errs[2] < errs[1] < errs[0]
+    assert err(oracle(lambda g: blue0 - eps0), "heun", 128) > 0.02

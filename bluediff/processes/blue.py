@@ -97,6 +97,18 @@ class BlueNoiseDiffusion(Process):
     diag = self.noise.diagonal(shape[1], shape[2])[None, :, :, None]
     return (1.0 - g) ** 2 + g ** 2 + 2.0 * g * (1.0 - g) * diag
 
+  def direction(self, eps: jax.Array, blue: jax.Array, g: jax.Array) -> jax.Array:
+    """Head 2's (grid-free) target -dL_t/dg eps: (L_b - I) eps for the linear blend; for the
+    VP blend, L = (g I + (1-g) L_b) / sqrt(V) gives (L_b - I) eps / sqrt(V) + L_t eps V' / 2V."""
+    if self.blend != "vp":
+      return blue - eps
+    g = per_example(g)
+    v = self.mixed_variance(g, eps.shape)
+    d = self.noise.diagonal(eps.shape[1], eps.shape[2])[None, :, :, None]
+    dv = -2.0 * (1.0 - g) + 2.0 * g + 2.0 * d * (1.0 - 2.0 * g)
+    n = (g * eps + (1.0 - g) * blue) / jnp.sqrt(v)
+    return (blue - eps) / jnp.sqrt(v) + n * dv / (2.0 * v)
+
   # --- training -----------------------------------------------------------------
   def _timesteps(self, key, batch: int) -> jax.Array:
     """k in {1..T} [B]; antithetic: the second half is T + 1 - k of the first."""
@@ -113,7 +125,7 @@ class BlueNoiseDiffusion(Process):
     g_k, g_prev = self.gamma(a_k), self.gamma(a_prev)
     n_k = self.mixed(eps, blue, g_k)
     x_t = per_example(a_k) * n_k + (1.0 - per_example(a_k)) * x0
-    direction = blue - eps                                  # (L_b - I) eps
+    direction = self.direction(eps, blue, g_k)              # (L_b - I) eps when linear
     w = (g_k - g_prev) / (a_k - a_prev)
     if self.heads == 1:
       return x_t, a_k, x0 - n_k + per_example(a_prev) * direction, w
