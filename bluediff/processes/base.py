@@ -36,8 +36,8 @@ class Process(abc.ABC):
     return data_channels
 
   def input_channels(self, data_channels: int) -> int:
-    """Channels the network receives (more when conditioned on an image)."""
-    return data_channels
+    """Channels the network receives (twice the data's for super-resolution)."""
+    return data_channels * (2 if getattr(self, "sr_factor", 0) > 0 else 1)
 
   @abc.abstractmethod
   def loss(self, net: Net, x0: jax.Array, key: jax.Array) -> tuple[jax.Array, Mapping[str, jax.Array]]:
@@ -55,12 +55,16 @@ class Process(abc.ABC):
     (`observe(x0)`); None for unconditional generation.
     """
 
-  #: True when the process restores an observation (super-resolution, cold diffusion).
-  conditional: ClassVar[bool] = False
+  # Super-resolution is shared by every process with an `sr_factor` field (> 0: on):
+  # the network sees concat(x_t, up(down(x0))) and samplers need that observation.
+  @property
+  def conditional(self) -> bool:
+    """True when the process restores an observation (super-resolution, cold diffusion)."""
+    return getattr(self, "sr_factor", 0) > 0
 
-  def observe(self, x0: jax.Array, key: jax.Array) -> jax.Array | None:
+  def observe(self, x0: jax.Array, key: jax.Array | None = None) -> jax.Array | None:
     """The observation of clean images a conditional process restores from (None: none)."""
-    return None
+    return low_resolution(x0, self.sr_factor) if self.conditional else None
 
   # --- learnable process parameters (trained beside the network; {} for most) ---
   def init_process_params(self) -> dict:

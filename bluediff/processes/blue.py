@@ -25,7 +25,7 @@ from flax import struct
 
 from bluediff.noise import NoiseOperator
 from bluediff.processes import pairing as pairing_lib
-from bluediff.processes.base import (Net, Process, low_resolution, mean_squared, per_example,
+from bluediff.processes.base import (Net, Process, mean_squared, per_example,
                                      with_condition)
 from bluediff.processes.iadb import integrate_ode, uniform_grid
 from bluediff.processes.schedules import Gamma
@@ -50,9 +50,6 @@ class BlueNoiseDiffusion(Process):
   sr_factor: int = struct.field(pytree_node=False, default=0)   # > 0: super-resolution
   learn_gamma: bool = struct.field(pytree_node=False, default=False)
 
-  @property
-  def conditional(self) -> bool:
-    return self.sr_factor > 0
 
   # learnable (st, en, tau): trained jointly with the network (methods.md §2.2)
   def init_process_params(self):
@@ -68,12 +65,6 @@ class BlueNoiseDiffusion(Process):
       return process_params
     return {"gamma": Gamma.clamp(process_params["gamma"])}
 
-  def input_channels(self, data_channels: int) -> int:
-    return data_channels * (2 if self.conditional else 1)
-
-  def observe(self, x0, key=None):
-    """The network's extra input for super-resolution: bilinear down then up (methods.md §2.3)."""
-    return low_resolution(x0, self.sr_factor) if self.conditional else None
 
   @property
   def noise_digest(self) -> str:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from bluediff.noise import NoiseOperator
-from bluediff.processes.base import (Net, Process, low_resolution, mean_squared, per_example,
+from bluediff.processes.base import (Net, Process, mean_squared, per_example,
                                      with_condition)
 
 
@@ -56,15 +56,6 @@ class IADB(Process):
   time_scale: float = struct.field(pytree_node=False, default=1.0)
   sr_factor: int = struct.field(pytree_node=False, default=0)   # > 0: super-resolution
 
-  @property
-  def conditional(self) -> bool:
-    return self.sr_factor > 0
-
-  def input_channels(self, data_channels: int) -> int:
-    return data_channels * (2 if self.conditional else 1)
-
-  def observe(self, x0, key=None):
-    return low_resolution(x0, self.sr_factor) if self.conditional else None
 
   @property
   def noise_digest(self) -> str:
