@@ -73,12 +73,11 @@ def filter_axis(x: jax.Array, tf: jax.Array, axis: int, padding: str) -> jax.Arr
 class Blur:
   """Repeated Gaussian blur; step i uses std_i = std_fn(i) on a size x size kernel.
 
-  tf_h, tf_w: cumulative transfer functions [T + 1, P // 2 + 1] per axis
-  (row t = prod_{i<=t}); `mean_at_end` replaces D(., T) by the per-channel mean
+  tf: cumulative transfer functions [T + 1, P // 2 + 1] (row t = prod_{i<=t}), the
+  same along both axes of a square image; `mean_at_end` replaces D(., T) by the per-channel mean
   (the generation variant).
   """
-  tf_h: jax.Array
-  tf_w: jax.Array
+  tf: jax.Array
   stds: tuple = struct.field(pytree_node=False)
   kernel_size: int = struct.field(pytree_node=False, default=11)
   padding: str = struct.field(pytree_node=False, default="reflect")
@@ -87,7 +86,7 @@ class Blur:
 
   @property
   def num_steps(self) -> int:
-    return self.tf_h.shape[0] - 1
+    return self.tf.shape[0] - 1
 
   @classmethod
   def build(cls, stds, kernel_size: int, image_size: int, padding: str = "reflect",
@@ -99,11 +98,11 @@ class Blur:
     for std in stds:
       rows.append(rows[-1] * transfer_function(gaussian_kernel_1d(std, kernel_size), period))
     tf = jnp.asarray(np.stack(rows), jnp.float32)
-    return cls(tf, tf, tuple(float(s) for s in stds), kernel_size, padding, mean_at_end)
+    return cls(tf, tuple(float(s) for s in stds), kernel_size, padding, mean_at_end)
 
   def __call__(self, x0, t, key=None):
     t = jnp.asarray(t, jnp.int32)
-    y = filter_axis(filter_axis(x0, self.tf_h[t], 1, self.padding), self.tf_w[t], 2, self.padding)
+    y = filter_axis(filter_axis(x0, self.tf[t], 1, self.padding), self.tf[t], 2, self.padding)
     if self.mean_at_end:
       mean = jnp.broadcast_to(x0.mean(axis=(1, 2), keepdims=True), x0.shape)
       y = jnp.where((t == self.num_steps)[:, None, None, None], mean, y)

@@ -9,16 +9,10 @@ batch, 250 Euler steps. Blue-noise statistics for 32x32 are built on first use
   python -m bluediff.main --config=configs/cifar_tv.py --workdir=runs/cifar_tv
 Paper-faithful variant: --config.noise.root=cholesky --config.process.parametrisation=paper
 """
-from configs import cifar_iadb
+from configs import base, cifar_iadb
 
 
 def get_config():
-  c = cifar_iadb.get_config()
-  c.process.name = "blue_noise"
-  c.process.gamma = "sigmoid"
-  c.process.gamma_start, c.process.gamma_end, c.process.gamma_tau = 0.0, 3.0, 1000.0
-  c.process.pairing = "greedy"
-  c.noise.kind = "blue"
-  c.noise.root = "fft"
+  c = base.use_time_varying_blue(cifar_iadb.get_config())
   c.sampling.num_steps = 250
   return c
