@@ -1,35 +1,123 @@
-"""Train-step throughput: the UNet alone vs the full bluediff step.
+"""Train-step throughput: bluediff's full step, its UNet alone, and PyTorch/diffusers.
 
-  python benchmarks/train_step.py --config=configs/digits.py [--config.training.batch_size=64]
+  python benchmarks/train_step.py --preset=ddpm32          # 35.7M UNet, 32x32, batch 16
+  python benchmarks/train_step.py --preset=blue64          # 113.7M UNet, 64x64, batch 8
+  python benchmarks/train_step.py --config=configs/digits.py --preset=none
+  python benchmarks/train_step.py --preset=ddpm32 --config.model.dtype=bfloat16
 
-"UNet alone" is forward + backward + AdamW on the network with a fixed
-regression target (no process, no noise, no EMA); "full step" is the jitted
-step the loop runs (process + noise + UNet + optimizer + EMA). The gap is the
-framework's overhead. Prints a table; the figures go into BUILD_NOTES.md.
+Rows:
+* "UNet + AdamW": forward + backward of the network on a fixed regression
+  target, then the config's optimizer (AdamW, clipping); no process, no EMA.
+* "full bluediff step": the jitted step the training loop runs (the process's
+  noise, blue-noise fields, pairing, ..., the UNet, the optimizer and the EMA).
+  The gap to the row above is what the framework adds around the network.
+* "PyTorch + diffusers": when both are installed (`pip install -e .[bench]`),
+  the same architecture as a diffusers `UNet2DModel` (same parameter count,
+  checked), DDPM eps-prediction MSE, AdamW with global-norm clipping, float32,
+  eager, on the same CPU threads, in the same run; "ratio" = bluediff / PyTorch.
+
+GFLOP per image come from XLA's cost analysis of the UNet step (both
+frameworks run the same architecture). All rows take the best of --rounds
+interleaved rounds of --iters steps, so they see the same machine state.
 """
+import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import optax
-from absl import app
+from absl import app, flags
 from ml_collections import config_flags
 
 from bluediff import sharding
 from bluediff.train import build_experiment
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/digits.py")
+_CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config (a preset sets one)")
+_PRESET = flags.DEFINE_enum("preset", "ddpm32", ["ddpm32", "blue64", "none"],
+                            "ddpm32: the DDPM CIFAR UNet (35.7M) at batch 16 on configs/cifar_tv.py; "
+                            "blue64: the blue-noise reference's 64x64 UNet (113.7M) at batch 8 on "
+                            "configs/celeba64_tv.py; none: --config as given.")
+_ITERS = flags.DEFINE_integer("iters", 4, "steps per timed round")
+_ROUNDS = flags.DEFINE_integer("rounds", 3, "timed rounds (best is kept)")
+_TORCH = flags.DEFINE_bool("torch", True, "also time PyTorch + diffusers when installed")
+
+# preset -> the config file (unless --config is given) and the overrides it puts before
+# the command line's own (so those win). Model fields as the issue's two networks;
+# dropout 0 as diffusers' default (dropout costs time, not FLOPs).
+PRESETS = {
+    "ddpm32": ("configs/cifar_tv.py", {
+        "model.channels": 128, "model.channel_mult": "(1,2,2,2)", "model.num_res_blocks": 2,
+        "model.attn_resolutions": "(16,)", "model.dropout": 0.0, "training.batch_size": 16}),
+    "blue64": ("configs/celeba64_tv.py", {
+        "model.channels": 128, "model.channel_mult": "(1,1,2,2,4,4)", "model.num_res_blocks": 2,
+        "model.attn_resolutions": "(4,)", "model.dropout": 0.0, "training.batch_size": 8}),
+    "none": (None, {}),
+}
 
 
-def timeit(fn, state, *args, iters: int, warmup: int = 2):
-  for _ in range(warmup):
-    state, out = fn(state, *args)
+def expand_preset(argv: list[str]) -> list[str]:
+  """argv with the preset's --config and overrides inserted before the user's flags."""
+  preset = next((a.split("=", 1)[1] for a in argv if a.startswith("--preset=")), "ddpm32")
+  path, overrides = PRESETS.get(preset, (None, {}))
+  given = any(a.startswith("--config=") for a in argv)
+  head = [f"--config={path}"] if path and not given else []
+  return [argv[0], *head, *(f"--config.{k}={v}" for k, v in overrides.items()), *argv[1:]]
+
+
+def best_step_time(step_fn, state, *args, iters: int):
+  """Seconds per step of `state = step_fn(state, *args)[0]` over `iters` steps."""
+  state, out = step_fn(state, *args)
   jax.block_until_ready(out)
   t = time.perf_counter()
   for _ in range(iters):
-    state, out = fn(state, *args)
+    state, out = step_fn(state, *args)
   jax.block_until_ready(out)
   return (time.perf_counter() - t) / iters
+
+
+def torch_step_fn(config, image_shape, out_channels):
+  """A diffusers UNet2DModel of the config's architecture and its training step, or None."""
+  try:
+    import torch
+    from diffusers import UNet2DModel
+  except ImportError:
+    return None, None
+  m = config.model
+  h, w, c = image_shape
+  widths = [m.channels * k for k in m.channel_mult]
+  attn = [h // 2**level in tuple(m.attn_resolutions) for level in range(len(widths))]
+  attn_width = {wd for wd, a in zip(widths, attn) if a} | {widths[-1]}
+  assert len(attn_width) == 1, "attention at levels of different widths: set heads per level"
+  torch.manual_seed(0)
+  net = UNet2DModel(
+      sample_size=h, in_channels=c, out_channels=out_channels, layers_per_block=m.num_res_blocks,
+      block_out_channels=tuple(widths),
+      down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attn),
+      up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)),
+      attention_head_dim=attn_width.pop() // m.num_heads, norm_num_groups=m.norm_groups,
+      dropout=m.dropout)
+  opt = torch.optim.AdamW(net.parameters(), lr=config.optim.lr,
+                          weight_decay=config.optim.weight_decay)
+  b = config.training.batch_size
+  x0 = torch.randn(b, c, h, w)
+  abar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)
+
+  def step(_state=None):
+    t = torch.randint(0, 1000, (b,))
+    eps = torch.randn(b, out_channels, h, w)
+    a = abar[t].view(b, 1, 1, 1)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps[:, :c]
+    loss = torch.nn.functional.mse_loss(net(xt, t).sample, eps)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.optim.grad_clip > 0:
+      torch.nn.utils.clip_grad_norm_(net.parameters(), config.optim.grad_clip)
+    opt.step()
+    return None, loss.detach()
+
+  n_params = sum(p.numel() for p in net.parameters())
+  return step, n_params
 
 
 def main(_):
@@ -38,13 +126,17 @@ def main(_):
   b = config.training.batch_size
   h, w, c = exp.image_shape
   images = sharding.host_to_global(jax.random.normal(jax.random.key(1), (b, h, w, c)), exp.mesh)
-  n_params = sum(x.size for x in jax.tree.leaves(exp.init_state(0).params))
+  state0 = exp.init_state(0)
+  n_params = sum(x.size for x in jax.tree.leaves(state0.params))
+  out_channels = exp.model.out_channels
 
   def unet_only(state, x):
     t = jnp.full((x.shape[0],), 0.5)
+    target = jnp.concatenate([x] * (out_channels // c) + [x[..., :out_channels % c]], -1)
+
     def loss_fn(p):
       y = exp.model.apply({"params": p}, x, t, train=True, rngs={"dropout": jax.random.key(0)})
-      return jnp.mean(jnp.square(y - x))
+      return jnp.mean(jnp.square(y - target))
     loss, g = jax.value_and_grad(loss_fn)(state.params)
     upd, opt = exp.optimizer.update(g, state.opt_state, state.params)
     return state.replace(params=optax.apply_updates(state.params, upd), opt_state=opt), loss
@@ -52,23 +144,46 @@ def main(_):
   unet_step = jax.jit(unet_only, donate_argnums=0)
   full_step = exp.train_step()
   key = jax.device_put(jax.random.key(0), sharding.replicated(exp.mesh))
-  flops = full_step.func.lower(exp.process_on_mesh, exp.init_state(0), images, key).compile().cost_analysis()
-  flops = flops.get("flops", float("nan")) if isinstance(flops, dict) else float("nan")
-  # Best of 3 interleaved rounds: the two timings see the same machine state.
-  t_unet, t_full = float("inf"), float("inf")
-  for _ in range(3):
-    t_unet = min(t_unet, timeit(unet_step, exp.init_state(0), images, iters=10))
-    t_full = min(t_full, timeit(lambda s, x: full_step(s, x, key), exp.init_state(0), images,
-                                iters=10))
+  cost = unet_step.lower(state0, images).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  gflop_per_image = cost.get("flops", float("nan")) / b / 1e9
+  torch_step, torch_params = torch_step_fn(config, exp.image_shape, out_channels) if (
+      _TORCH.value) else (None, None)
+  if torch_step is not None and torch_params != n_params:
+    print(f"warning: diffusers UNet has {torch_params} parameters, bluediff's {n_params}")
 
-  print(f"\nconfig: {config.data.dataset} {h}x{w}x{c}, batch {b}, {n_params/1e6:.2f}M params, "
-        f"{jax.device_count()} x {jax.devices()[0].platform}")
+  times = {"unet": float("inf"), "full": float("inf"), "torch": float("inf")}
+  for _ in range(_ROUNDS.value):
+    times["unet"] = min(times["unet"], best_step_time(unet_step, exp.init_state(0), images,
+                                                      iters=_ITERS.value))
+    times["full"] = min(times["full"], best_step_time(
+        lambda s, x: full_step(s, x, key), exp.init_state(0), images,
+        iters=_ITERS.value))
+    if torch_step is not None:
+      times["torch"] = min(times["torch"], best_step_time(lambda s: torch_step(s), None,
+                                                          iters=_ITERS.value))
+
+  xla_flags = os.environ.get("XLA_FLAGS", "")
+  print(f"\n{_PRESET.value}: {config.process.name} on {config.data.dataset} {h}x{w}x{c}, batch {b}, "
+        f"UNet {n_params / 1e6:.2f}M params, {gflop_per_image:.1f} GFLOP/image (fwd+bwd), "
+        f"compute {config.model.dtype}, {jax.device_count()} x {jax.devices()[0].device_kind}, "
+        f"XLA_FLAGS='{xla_flags}'")
   print("| what | ms/step | images/s | GFLOP/s |")
   print("|---|---|---|---|")
-  print(f"| UNet fwd+bwd+AdamW | {t_unet*1e3:.1f} | {b/t_unet:.1f} | |")
-  print(f"| full bluediff step | {t_full*1e3:.1f} | {b/t_full:.1f} | {flops/t_full/1e9:.1f} |")
-  print(f"| overhead outside the UNet | {(t_full-t_unet)*1e3:.1f} | {100*(t_full-t_unet)/t_full:.1f} % | |")
+  rows = [("UNet + AdamW (bluediff)", times["unet"]), ("full bluediff step", times["full"])]
+  if torch_step is not None:
+    import torch
+    rows.append((f"PyTorch {torch.__version__} + diffusers, eager "
+                 f"({torch.get_num_threads()} threads)", times["torch"]))
+  for name, t in rows:
+    print(f"| {name} | {t * 1e3:.0f} | {b / t:.2f} | {gflop_per_image * b / t:.0f} |")
+  outside = (times["full"] - times["unet"]) / times["full"]
+  print(f"\nshare of the full step outside the UNet + optimizer: {100 * outside:.1f} %")
+  if torch_step is not None:
+    print(f"bluediff / PyTorch images/s: full step {times['torch'] / times['full']:.2f}, "
+          f"UNet step {times['torch'] / times['unet']:.2f}")
 
 
 if __name__ == "__main__":
+  sys.argv = expand_preset(sys.argv)   # config_flags reads overrides from sys.argv itself
   app.run(main)

@@ -15,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from bluediff.models.norm import GroupNorm
+
 
 def timestep_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -> jax.Array:
   """Sinusoidal embedding. t: [B] float -> [B, dim]."""
@@ -43,11 +45,11 @@ class ResBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, temb, train: bool):
-    h = nn.GroupNorm(_groups(x.shape[-1], self.norm_groups), dtype=self.dtype)(x)
+    h = GroupNorm(_groups(x.shape[-1], self.norm_groups), dtype=self.dtype)(x)
     h = nn.Conv(self.out_ch, (3, 3), dtype=self.dtype)(nn.silu(h))
     # Time conditioning as a per-channel bias (DDPM style).
     h = h + nn.Dense(self.out_ch, dtype=self.dtype)(nn.silu(temb))[:, None, None, :]
-    h = nn.GroupNorm(_groups(self.out_ch, self.norm_groups), dtype=self.dtype)(h)
+    h = GroupNorm(_groups(self.out_ch, self.norm_groups), dtype=self.dtype)(h)
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
     # Zero-init the last conv so every block starts as the identity.
     h = nn.Conv(self.out_ch, (3, 3), dtype=self.dtype, kernel_init=nn.initializers.zeros)(h)
@@ -64,7 +66,7 @@ class AttnBlock(nn.Module):
   @nn.compact
   def __call__(self, x):
     b, hh, ww, c = x.shape
-    h = nn.GroupNorm(_groups(c, self.norm_groups), dtype=self.dtype)(x)
+    h = GroupNorm(_groups(c, self.norm_groups), dtype=self.dtype)(x)
     h = h.reshape(b, hh * ww, c)
     h = nn.MultiHeadDotProductAttention(
         num_heads=self.num_heads, dtype=self.dtype,
@@ -128,11 +130,13 @@ class UNet(nn.Module):
           h = attn()(h)
       if level != 0:
         b, hh, ww, c = h.shape
-        h = jax.image.resize(h, (b, 2 * hh, 2 * ww, c), method="nearest")
+        # Nearest 2x upsampling as a broadcast (its gradient is a sum, not a scatter).
+        h = jnp.broadcast_to(h[:, :, None, :, None], (b, hh, 2, ww, 2, c)).reshape(
+            b, 2 * hh, 2 * ww, c)
         h = nn.Conv(c, (3, 3), dtype=self.dtype)(h)
     assert not skips
 
-    h = nn.silu(nn.GroupNorm(_groups(h.shape[-1], self.norm_groups), dtype=self.dtype)(h))
+    h = nn.silu(GroupNorm(_groups(h.shape[-1], self.norm_groups), dtype=self.dtype)(h))
     h = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype,
                 kernel_init=nn.initializers.zeros)(h)
     return h.astype(in_dtype)
