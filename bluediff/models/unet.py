@@ -29,6 +29,13 @@ def timestep_embedding(t: jax.Array, dim: int, max_period: float = 10_000.0) -> 
   return emb
 
 
+def upsample2x(x: jax.Array) -> jax.Array:
+  """Nearest-neighbour 2x upsampling [B, H, W, C] -> [B, 2H, 2W, C], as a broadcast
+  (its gradient is a sum; `jax.image.resize`'s is a scatter)."""
+  b, h, w, c = x.shape
+  return jnp.broadcast_to(x[:, :, None, :, None], (b, h, 2, w, 2, c)).reshape(b, 2 * h, 2 * w, c)
+
+
 def _groups(channels: int, max_groups: int) -> int:
   """Largest group count <= max_groups that divides `channels`."""
   g = min(max_groups, channels)
@@ -129,11 +136,8 @@ class UNet(nn.Module):
         if h.shape[1] in self.attn_resolutions:
           h = attn()(h)
       if level != 0:
-        b, hh, ww, c = h.shape
-        # Nearest 2x upsampling as a broadcast (its gradient is a sum, not a scatter).
-        h = jnp.broadcast_to(h[:, :, None, :, None], (b, hh, 2, ww, 2, c)).reshape(
-            b, 2 * hh, 2 * ww, c)
-        h = nn.Conv(c, (3, 3), dtype=self.dtype)(h)
+        h = upsample2x(h)
+        h = nn.Conv(h.shape[-1], (3, 3), dtype=self.dtype)(h)
     assert not skips
 
     h = nn.silu(GroupNorm(_groups(h.shape[-1], self.norm_groups), dtype=self.dtype)(h))
