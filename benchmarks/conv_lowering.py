@@ -21,7 +21,7 @@ FLAG_SETS = {
     "onednn": "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
     "xnn graph": "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY",
     "ynn dot": "--xla_cpu_experimental_ynn_fusion_type=dot",
-    "ynn dot,reduce": "--xla_cpu_experimental_ynn_fusion_type=dot,reduce",
+    "ynn dot+reduce": "--xla_cpu_experimental_ynn_fusion_type=dot,reduce",
     "ynn all": "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise,reduce",
 }
 

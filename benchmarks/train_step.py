@@ -40,6 +40,8 @@ _PRESET = flags.DEFINE_enum("preset", "ddpm32", ["ddpm32", "blue64", "none"],
                             "configs/celeba64_tv.py; none: --config as given.")
 _ITERS = flags.DEFINE_integer("iters", 4, "steps per timed round")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "timed rounds (best is kept)")
+_PEAK = flags.DEFINE_float("peak_tflops", 0.0, "the device's peak TFLOP/s in the compute "
+                           "dtype (e.g. 989 for an H100 SXM in bf16): adds an MFU column")
 _TORCH = flags.DEFINE_bool("torch", True, "also time PyTorch + diffusers when installed")
 
 # preset -> the config file (unless --config is given) and the overrides it puts before
@@ -168,15 +170,18 @@ def main(_):
         f"UNet {n_params / 1e6:.2f}M params, {gflop_per_image:.1f} GFLOP/image (fwd+bwd), "
         f"compute {config.model.dtype}, {jax.device_count()} x {jax.devices()[0].device_kind}, "
         f"XLA_FLAGS='{xla_flags}'")
-  print("| what | ms/step | images/s | GFLOP/s |")
-  print("|---|---|---|---|")
+  mfu = _PEAK.value > 0
+  print("| what | ms/step | images/s | GFLOP/s |" + (" MFU |" if mfu else ""))
+  print("|---|---|---|---|" + ("---|" if mfu else ""))
   rows = [("UNet + AdamW (bluediff)", times["unet"]), ("full bluediff step", times["full"])]
   if torch_step is not None:
     import torch
     rows.append((f"PyTorch {torch.__version__} + diffusers, eager "
                  f"({torch.get_num_threads()} threads)", times["torch"]))
   for name, t in rows:
-    print(f"| {name} | {t * 1e3:.0f} | {b / t:.2f} | {gflop_per_image * b / t:.0f} |")
+    gflops = gflop_per_image * b / t
+    print(f"| {name} | {t * 1e3:.0f} | {b / t:.2f} | {gflops:.0f} |" +
+          (f" {100 * gflops / (1e3 * _PEAK.value):.1f} % |" if mfu else ""))
   outside = (times["full"] - times["unet"]) / times["full"]
   print(f"\nshare of the full step outside the UNet + optimizer: {100 * outside:.1f} %")
   if torch_step is not None:

@@ -59,3 +59,18 @@ def test_upsampling_is_nearest():
   from bluediff.models.unet import upsample2x
   x = jax.random.normal(jax.random.key(0), (2, 3, 5, 4))
   np.testing.assert_array_equal(upsample2x(x), jax.image.resize(x, (2, 6, 10, 4), "nearest"))
+
+
+def test_conv_equals_flax_conv_on_both_paths():
+  """bluediff's Conv (im2col on tiny maps, XLA's convolution otherwise) is nn.Conv."""
+  import flax.linen as nn
+
+  from bluediff.models.conv import IM2COL_MAX_PIXELS, Conv
+  for k, stride, size in [(3, 1, 2), (3, 2, 4), (3, 2, 5), (1, 1, 2), (3, 1, 8), (3, 2, 8)]:
+    x = jax.random.normal(jax.random.key(0), (2, size, size, 4))
+    params = nn.Conv(6, (k, k), strides=(stride, stride)).init(jax.random.key(1), x)
+    params = jax.tree.map(lambda p: p + 0.1, params)        # a non-zero bias too
+    want = nn.Conv(6, (k, k), strides=(stride, stride)).apply(params, x)
+    got = Conv(6, k, stride).apply(params, x)
+    assert (size * size <= IM2COL_MAX_PIXELS) == (size <= 4)
+    np.testing.assert_allclose(got, want, atol=1e-5)

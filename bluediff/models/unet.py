@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from bluediff.models.conv import Conv
 from bluediff.models.norm import GroupNorm
 
 
@@ -53,15 +54,15 @@ class ResBlock(nn.Module):
   @nn.compact
   def __call__(self, x, temb, train: bool):
     h = GroupNorm(_groups(x.shape[-1], self.norm_groups), dtype=self.dtype)(x)
-    h = nn.Conv(self.out_ch, (3, 3), dtype=self.dtype)(nn.silu(h))
+    h = Conv(self.out_ch, 3, dtype=self.dtype)(nn.silu(h))
     # Time conditioning as a per-channel bias (DDPM style).
     h = h + nn.Dense(self.out_ch, dtype=self.dtype)(nn.silu(temb))[:, None, None, :]
     h = GroupNorm(_groups(self.out_ch, self.norm_groups), dtype=self.dtype)(h)
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
     # Zero-init the last conv so every block starts as the identity.
-    h = nn.Conv(self.out_ch, (3, 3), dtype=self.dtype, kernel_init=nn.initializers.zeros)(h)
+    h = Conv(self.out_ch, 3, dtype=self.dtype, kernel_init=nn.initializers.zeros)(h)
     if x.shape[-1] != self.out_ch:
-      x = nn.Conv(self.out_ch, (1, 1), dtype=self.dtype)(x)
+      x = Conv(self.out_ch, 1, dtype=self.dtype)(x)
     return x + h
 
 
@@ -113,7 +114,7 @@ class UNet(nn.Module):
     attn = functools.partial(AttnBlock, num_heads=self.num_heads,
                              norm_groups=self.norm_groups, dtype=self.dtype)
 
-    h = nn.Conv(self.channels, (3, 3), dtype=self.dtype)(x)
+    h = Conv(self.channels, 3, dtype=self.dtype)(x)
     skips = [h]
     for level, mult in enumerate(self.channel_mult):
       for _ in range(self.num_res_blocks):
@@ -122,7 +123,7 @@ class UNet(nn.Module):
           h = attn()(h)
         skips.append(h)
       if level != len(self.channel_mult) - 1:
-        h = nn.Conv(h.shape[-1], (3, 3), strides=(2, 2), dtype=self.dtype)(h)
+        h = Conv(h.shape[-1], 3, strides=2, dtype=self.dtype)(h)
         skips.append(h)
 
     h = res(h.shape[-1])(h, temb, train)
@@ -137,10 +138,10 @@ class UNet(nn.Module):
           h = attn()(h)
       if level != 0:
         h = upsample2x(h)
-        h = nn.Conv(h.shape[-1], (3, 3), dtype=self.dtype)(h)
+        h = Conv(h.shape[-1], 3, dtype=self.dtype)(h)
     assert not skips
 
     h = nn.silu(GroupNorm(_groups(h.shape[-1], self.norm_groups), dtype=self.dtype)(h))
-    h = nn.Conv(self.out_channels, (3, 3), dtype=self.dtype,
+    h = Conv(self.out_channels, 3, dtype=self.dtype,
                 kernel_init=nn.initializers.zeros)(h)
     return h.astype(in_dtype)
