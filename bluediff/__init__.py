@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # XLA:CPU hands matrix products, convolutions and reductions to its YNNPACK
 # kernels with this (experimental) flag: narrow 3x3 convolutions run 1.8x
 # faster (benchmarks/conv_lowering.py) and the DDPM CIFAR UNet's train step
-# about 1.2x faster (BUILD_NOTES.md, "Training speed"). Only the CPU backend
+# about 1.1x faster (BUILD_NOTES.md, "Training speed"). Only the CPU backend
 # reads it. XLA reads XLA_FLAGS when its backend starts, so this takes effect
 # when bluediff is imported before the first JAX computation. Replace it with
 # BLUEDIFF_XLA_CPU_FLAGS (set it to "" to turn it off).
