@@ -5,7 +5,8 @@
 The issue's micro-benchmark (64 channels, 32x32, batch 32): XLA:CPU reached
 about half of PyTorch's throughput on 3x3 convolutions. This prints images/s
 and GFLOP/s for two lowerings -- XLA's convolution and im2col (9 shifted views
-concatenated, one matrix product; tried and rejected, see BUILD_NOTES.md) --
+concatenated, one matrix product: `bluediff.models.conv.conv_im2col`, kept
+only for tiny maps, see BUILD_NOTES.md) --
 under each XLA:CPU flag set (each in its own process, since XLA reads
 XLA_FLAGS once; bluediff's own default flag is switched off so that "default"
 means XLA's), and PyTorch's when it is installed.
@@ -32,15 +33,13 @@ def measure_jax(impl: str, batch: int, size: int, channels: int) -> dict:
 
   from timing import best_seconds
 
+  from bluediff.models.conv import conv_im2col
+
   def conv3x3(x, w, impl):
     if impl == "xla":
       return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    h, wd = x.shape[1], x.shape[2]
-    patches = jnp.concatenate([xp[:, dy:dy + h, dx:dx + wd] for dy in range(3)
-                               for dx in range(3)], axis=-1)
-    return jnp.einsum("bhwk,kd->bhwd", patches, w.reshape(-1, w.shape[-1]))
+    return conv_im2col(x, w)
 
   x = jax.random.normal(jax.random.key(0), (batch, size, size, channels))
   w = jax.random.normal(jax.random.key(1), (3, 3, channels, channels)) * 0.05
