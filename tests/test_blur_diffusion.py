@@ -90,6 +90,13 @@ def test_identity_basis_without_blur_is_ddpm():
   var = beta * (1 - ab[i - 1]) / (1 - ab[i])
   want = mean + np.sqrt(var) * np.asarray(WhiteNoise()(key, x0.shape))
   np.testing.assert_allclose(np.asarray(p.ancestral_step(oracle, x_i, i, key)), want, atol=1e-4)
+  # a respaced jump i -> j is the posterior of DDPM with the betas of the coarser grid
+  j = 350
+  beta, alpha = 1 - ab[i] / ab[j], ab[i] / ab[j]
+  mean = (np.sqrt(ab[j]) * beta * x0 + np.sqrt(alpha) * (1 - ab[j]) * x_i) / (1 - ab[i])
+  var = beta * (1 - ab[j]) / (1 - ab[i])
+  want = mean + np.sqrt(var) * np.asarray(WhiteNoise()(key, x0.shape))
+  np.testing.assert_allclose(np.asarray(p.ancestral_step(oracle, x_i, i, key, j)), want, atol=1e-4)
 
 
 def test_simulated_forward_steps_match_the_closed_form_marginal():
@@ -157,8 +164,10 @@ def test_ancestral_and_reference_samplers_run_and_the_loss_of_the_oracle_is_zero
   for method in ("ancestral", "reference"):
     out = p.sample(_oracle(p, x0), jax.random.key(1), x0.shape, method=method)
     assert np.isfinite(np.asarray(out)).all()
-  out = p.sample(_oracle(p, x0), jax.random.key(1), x0.shape, method="ancestral")
-  np.testing.assert_allclose(np.asarray(out), np.asarray(x0), atol=1e-3)
+  for num_steps in (0, 7):                             # every step, and a respaced grid
+    out = p.sample(_oracle(p, x0), jax.random.key(1), x0.shape, method="ancestral",
+                   num_steps=num_steps)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(x0), atol=1e-3)
   loss, _ = p.loss(_oracle(p, x0), x0, jax.random.key(2))
   assert float(loss) < 1e-6
 

@@ -140,20 +140,25 @@ class BlurDiffusion(Process):
     x0_bar = self.basis.forward(jnp.clip(self.basis.inverse(x0_bar), -1.0, 1.0))
     return xb, x0_bar, n_bar, a
 
-  def _step_factor(self, i, b):
-    """A_i = Abar_i / Abar_{i-1} per component, [B, H, W, 1] (from logs: finite where Abar ~ 0)."""
-    return jnp.exp(self.schedule.log(jnp.full((b,), i)) - self.schedule.log(jnp.full((b,), i - 1)))
+  def _step_factor(self, i, b, j=None):
+    """Abar_i / Abar_j per component (j = i - 1 by default), [B, H, W, 1]; from the
+    logs, so it stays finite where both Abar underflow."""
+    j = i - 1 if j is None else j
+    return jnp.exp(self.schedule.log(jnp.full((b,), i)) - self.schedule.log(jnp.full((b,), j)))
 
-  def ancestral_step(self, net: Net, x, i, key):
-    """Exact per-component Gaussian posterior of x_{i-1} given x_i and x0_hat."""
+  def ancestral_step(self, net: Net, x, i, key, j=None):
+    """Exact per-component Gaussian posterior q(x_j | x_i, x0_hat) for j < i (default
+    i - 1; a larger jump is DDPM's respaced step, the forward process from j to i
+    being Gaussian with per-component factor Abar_i / Abar_j)."""
+    j = i - 1 if j is None else j
     b = x.shape[0]
     xb, x0_bar, _, a_i = self._predict(net, x, i)
-    a_prev = self.schedule(jnp.full((b,), i - 1))
-    step = self._step_factor(i, b)
-    mean = (jnp.sqrt(a_prev) * (1 - step) * x0_bar + jnp.sqrt(step) * (1 - a_prev) * xb) / (1 - a_i)
-    var = (1 - a_prev) * (1 - step) / (1 - a_i)
+    a_j = self.schedule(jnp.full((b,), j))
+    step = self._step_factor(i, b, j)
+    mean = (jnp.sqrt(a_j) * (1 - step) * x0_bar + jnp.sqrt(step) * (1 - a_j) * xb) / (1 - a_i)
+    var = (1 - a_j) * (1 - step) / (1 - a_i)
     z = self.basis.forward(self.noise(key, x.shape))
-    return self.basis.inverse(mean + jnp.where(i > 1, jnp.sqrt(var), 0.0) * z)
+    return self.basis.inverse(mean + jnp.where(j > 0, jnp.sqrt(var), 0.0) * z)
 
   def reference_step(self, net: Net, x, i, key):
     """The official code's step (no clipping: it never forms x0_hat)."""
@@ -177,22 +182,26 @@ class BlurDiffusion(Process):
 
   def sample(self, net: Net, key, shape, *, method="ancestral", num_steps=0, cond=None,
              trajectory_every: int = 0):
-    """num_steps: ddim only (0 = all N). trajectory_every > 0 also returns the iterates
-    every so many steps (for coarse-to-fine strips): (x, [K, B, H, W, C])."""
+    """num_steps: ddim and ancestral (0 = all N; the reference step always takes N).
+    trajectory_every > 0 also returns the iterates every so many steps (for
+    coarse-to-fine strips): (x, [K, B, H, W, C])."""
     self.check_sampler(method)
     self.check_condition(cond)
     k0, k_loop = jax.random.split(key)
     x = self.noise(k0, shape)             # Abar_N ~ 0 for every component
     n = self.num_steps
-    if method == "ddim":
-      steps = num_steps or n
-      grid = jnp.round(jnp.linspace(0, n, steps + 1)).astype(jnp.int32)
-      body = lambda s, x: self.ddim_step(net, x, grid[steps - s], grid[steps - s - 1])  # noqa: E731
-      total = steps
-    else:
-      step_fn = self.ancestral_step if method == "ancestral" else self.reference_step
-      body = lambda s, x: step_fn(net, x, n - s, jax.random.fold_in(k_loop, s))   # noqa: E731
+    if method == "reference":
+      body = lambda s, x: self.reference_step(net, x, n - s, jax.random.fold_in(k_loop, s))  # noqa: E731
       total = n
+    else:
+      total = num_steps or n
+      grid = jnp.round(jnp.linspace(0, n, total + 1)).astype(jnp.int32)
+
+      def body(s, x):
+        i, j = grid[total - s], grid[total - s - 1]
+        if method == "ddim":
+          return self.ddim_step(net, x, i, j)
+        return self.ancestral_step(net, x, i, jax.random.fold_in(k_loop, s), j)
     if not trajectory_every:
       return jax.lax.fori_loop(0, total, body, x)
 
