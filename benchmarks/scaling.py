@@ -33,12 +33,11 @@ def child(args) -> None:
   import jax.numpy as jnp
   import numpy as np
   from jax.sharding import NamedSharding, PartitionSpec as P
-  from ml_collections import config_flags
-
   from bluediff import sharding
+  from bluediff.config import load_config_file
   from bluediff.train import build_experiment
 
-  config = config_flags.config_flags._LoadConfigModule("c", args.config).get_config()
+  config = load_config_file(args.config)
   config.training.batch_size = args.batch or config.training.batch_size
   exp = build_experiment(config)
   b = config.training.batch_size
@@ -102,12 +101,11 @@ def run_layout(args, devices_per_process: int, processes: int) -> dict:
 def checkpoint_times(config_path: str) -> dict:
   """Seconds to save (until sealed) and restore the config's initial train state."""
   import jax
-  from ml_collections import config_flags
-
   from bluediff.checkpoint import Checkpointer
+  from bluediff.config import load_config_file
   from bluediff.train import build_experiment
 
-  config = config_flags.config_flags._LoadConfigModule("c", config_path).get_config()
+  config = load_config_file(config_path)
   exp = build_experiment(config)
   state = jax.block_until_ready(exp.init_state(0))
   nbytes = sum(x.nbytes for x in jax.tree.leaves(state))

@@ -5,7 +5,9 @@ config is locked when loaded); this adds the checks that need context.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 
 import ml_collections
 
@@ -19,6 +21,24 @@ from bluediff.processes.schedules import GAMMAS
 
 class ConfigError(ValueError):
   """A config that cannot run, with one line saying why."""
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """`get_config()` of a Python config file, as `--config=path[:arg]` loads it.
+
+  For scripts and notebooks that want a config without absl flags. The result is
+  locked like the CLI's (existing fields can be set, new ones cannot be added).
+  """
+  path, _, arg = path.partition(":")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"config file not found: {path}")
+  name = "bluediff_config_" + os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(arg) if arg else module.get_config()
+  config.lock()
+  return config
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:

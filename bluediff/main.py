@@ -32,9 +32,9 @@ def _unknown_override(argv) -> str | None:
   path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
   if path is None:
     return None
-  from ml_collections.config_flags import config_flags as cf
+  from bluediff.config import load_config_file
   try:
-    config = cf._LoadConfigModule("config", path.split(":")[0]).get_config()
+    config = load_config_file(path)
   except Exception:
     return None
   for arg in argv:

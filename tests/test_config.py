@@ -84,3 +84,15 @@ def test_cli_fails_before_compiling_with_one_line(override, match, subprocess_en
   assert "Traceback" not in r.stderr
   assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "metrics.json").exists()
   assert time.time() - t < 60
+
+
+def test_load_config_file_is_the_files_config_locked(tmp_path):
+  from bluediff.config import load_config_file
+  from configs import digits_blur
+  loaded = load_config_file("configs/digits_blur.py")
+  assert loaded.to_dict() == digits_blur.get_config().to_dict()
+  loaded.training.batch_size = 32                     # existing fields can be set
+  with pytest.raises(AttributeError):
+    loaded.training.new_field = 1                     # new ones cannot be added
+  with pytest.raises(FileNotFoundError, match="config file not found"):
+    load_config_file(str(tmp_path / "missing.py"))
