@@ -10,6 +10,11 @@ spatial axes only, with the channel axis contiguous (vectorised), and the tiny
 same layout. With bluediff's XLA:CPU flag, this cut the gradient step of the
 DDPM CIFAR UNet by about a tenth on a 2-core CPU (4.1 -> 3.7 s at batch 16;
 BUILD_NOTES.md, "Training speed").
+
+On the CPU the input's gradient is also materialised (`materialized_grad`):
+otherwise XLA fuses the GroupNorm backward into the transposes that the next
+convolution's kernel gradient needs, and that fused loop writes in transposed
+order at 2-3 GB/s (UNet gradient step 3.70 -> 3.50 s).
 """
 from __future__ import annotations
 
@@ -20,9 +25,22 @@ import jax
 import jax.numpy as jnp
 
 
+@jax.custom_vjp
+def materialized_grad(x: jax.Array) -> jax.Array:
+  """Identity whose cotangent passes an optimisation barrier, so XLA computes it
+  as its own fusion instead of recomputing it inside its consumers."""
+  return x
+
+
+materialized_grad.defvjp(lambda x: (x, None),
+                         lambda _, g: (jax.lax.optimization_barrier(g),))
+
+
 def group_norm(x: jax.Array, num_groups: int, scale: jax.Array, bias: jax.Array,
                epsilon: float = 1e-6) -> jax.Array:
   """x [B, ..., C] normalised over (spatial..., C/G) per group; scale, bias [C]."""
+  if jax.default_backend() == "cpu":    # GPU/TPU fusions write coalesced; leave them be
+    x = materialized_grad(x)
   b, c = x.shape[0], x.shape[-1]
   spatial = tuple(range(1, x.ndim - 1))
   xf = x.astype(jnp.float32)
