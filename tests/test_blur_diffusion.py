@@ -149,9 +149,10 @@ def test_deterministic_sampler_returns_the_image_coarse_first():
   for name, f_max in (("blur", 5.0), ("ddpm", 0.0)):
     p = _process(dct_basis(16, 16), 16, f_max)
     out, iterates = p.sample(_oracle(p, x0), jax.random.key(1), x0.shape, method="ddim",
-                             num_steps=20, trajectory_every=2)
+                             num_steps=20, trajectory_frames=11)
     np.testing.assert_allclose(np.asarray(out), np.asarray(x0), atol=2e-4)
-    errors[name] = _band_errors(p, x0, iterates)[6:8]        # iterates at t = 0.3 and 0.2
+    assert iterates.shape == (11, *x0.shape)               # the noise, then every 2nd step
+    errors[name] = _band_errors(p, x0, iterates)[7:9]        # iterates at t = 0.3 and 0.2
   low, high = errors["blur"].T
   assert np.all(low < 0.9 * high)
   low, high = errors["ddpm"].T

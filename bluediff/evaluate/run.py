@@ -185,21 +185,19 @@ def _trajectory(ctx: EvalContext) -> dict:
   """A strip of intermediate iterates (rows: samples, columns: time) for processes whose
   sampler can return them (blur diffusion: coarse structure should appear first)."""
   import inspect
-  if "trajectory_every" not in inspect.signature(ctx.exp.process.sample).parameters:
+  if "trajectory_frames" not in inspect.signature(ctx.exp.process.sample).parameters:
     raise ConfigError(f"the 'trajectory' metric needs a sampler that returns its iterates "
                       f"(blur_diffusion), not {ctx.config.process.name}")
   if ctx.params is None:
     return {}                                  # scoring a samples file: nothing to trace
   c, model = ctx.config, ctx.exp.model
-  steps = c.sampling.num_steps if c.sampling.method == "ddim" else ctx.exp.process.num_steps
-  every = max(1, steps // 8)
   shape = (8, *ctx.exp.image_shape)
 
   @jax.jit
   def run(params, key):
     net = lambda x, t: model.apply({"params": params}, x, t)   # noqa: E731
     return ctx.exp.process.sample(net, key, shape, method=c.sampling.method,
-                                  num_steps=c.sampling.num_steps, trajectory_every=every)
+                                  num_steps=c.sampling.num_steps, trajectory_frames=9)
   _, iterates = run(jax.device_get(ctx.params), jax.random.key(c.eval.seed))
   strip = np.concatenate(list(to_uint8(np.asarray(iterates))), axis=2)    # [8, H, K*W, C]
   path = os.path.join(ctx.outdir, "trajectory.png")

@@ -181,10 +181,10 @@ class BlurDiffusion(Process):
     return {"noise": self.noise(key, shape)}
 
   def sample(self, net: Net, key, shape, *, method="ancestral", num_steps=0, cond=None,
-             trajectory_every: int = 0):
+             trajectory_frames: int = 0):
     """num_steps: ddim and ancestral (0 = all N; the reference step always takes N).
-    trajectory_every > 0 also returns the iterates every so many steps (for
-    coarse-to-fine strips): (x, [K, B, H, W, C])."""
+    trajectory_frames = K > 1 also returns the starting noise and K - 1 evenly spaced
+    iterates ending at the sample (for coarse-to-fine strips): (x, [K, B, H, W, C])."""
     self.check_sampler(method)
     self.check_condition(cond)
     k0, k_loop = jax.random.split(key)
@@ -202,14 +202,17 @@ class BlurDiffusion(Process):
         if method == "ddim":
           return self.ddim_step(net, x, i, j)
         return self.ancestral_step(net, x, i, jax.random.fold_in(k_loop, s), j)
-    if not trajectory_every:
+    if not trajectory_frames:
       return jax.lax.fori_loop(0, total, body, x)
+    x_start = x
 
     def scan_body(x, s):
       x = body(s, x)
       return x, x
     x, iterates = jax.lax.scan(scan_body, x, jnp.arange(total))
-    return x, iterates[trajectory_every - 1::trajectory_every]
+    every = max(1, total // max(1, trajectory_frames - 1))
+    picked = iterates[total - 1 - every * jnp.arange(trajectory_frames - 2, -1, -1)]
+    return x, jnp.concatenate([x_start[None], picked])
 
 
 def build_blur_diffusion(config, noise: NoiseOperator) -> BlurDiffusion:
