@@ -50,6 +50,7 @@ STUDIES = {
     "blur": {
         "variants": {
             "blur diffusion": ("configs/digits_blur.py", []),
+            "blur diffusion f(N)=0.14": ("configs/digits_blur.py", ["--config.process.blur_s_max=0.15"]),
             "DDPM twin": ("configs/digits_blur.py", ["--config.process.blur_schedule=none"]),
         },
         "metrics": ("digits_frechet_ratio", "digits_confident", "spectral_log_error"),
@@ -77,7 +78,7 @@ def main():
   eval_samples = study.get("eval_samples", args.eval_samples)
   results, dirs = {}, []
   for name, (config, overrides) in study["variants"].items():
-    slug = name.replace(" ", "_").replace(">", "").replace("(", "").replace(")", "")
+    slug = "".join(ch for ch in name.replace(" ", "_") if ch.isalnum() or ch in "_-.=")
     for seed in seeds:
       wd = os.path.join(args.out, f"{slug}-s{seed}")
       common = [sys.executable, "-m", "bluediff.main", f"--config={config}", f"--workdir={wd}",

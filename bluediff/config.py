@@ -102,6 +102,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
          f"config.process.blur_schedule={p.blur_schedule!r} is unknown; choose one of "
          f"{list(BLUR_SCHEDULES) + ['hoogeboom']}")
     need(p.blur_d in ("continuous", "discrete"), "config.process.blur_d: continuous or discrete")
+    need(0 <= p.x0_min_abar < 1, f"config.process.x0_min_abar={p.x0_min_abar} must be in [0, 1)")
   sr = config.process.sr_factor
   need(sr >= 0 and (sr == 0 or size % sr == 0),
        f"config.process.sr_factor={sr} must be 0 or divide data.image_size={size}")

@@ -63,6 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
   p.blur_f_max = -1.0
   p.blur_kernel_size = 3      # taps of the sampled base kernel (svd / discrete d)
   p.blur_d = "continuous"     # dct: d_k = exp(-lambda_k s0^2 / 2) | discrete (sampled kernel)
+  p.x0_min_abar = 1e-3        # sampling: x0_hat components with Abar below this are set to 0
   p.loss = "l1"               # cold: l1 (the reference) | l2
   p.generate = False          # cold: unconditional generation from a prior over x_T
   p.prior_components = 10     # cold generation: Gaussian-mixture components (full covariance)

@@ -63,13 +63,13 @@ def test_svd_basis_is_orthonormal_and_diagonalises_the_zero_boundary_blur():
   assert np.all(np.diff(d[:, 0]) <= 1e-12)            # coarse (large d) first
 
 
-def _process(basis, size, f_max, steps=1000, schedule="quartic"):
+def _process(basis, size, f_max, steps=1000, schedule="quartic", x0_min_abar=1e-3):
   lam = dct_frequencies(size, size)
   cum_f = np.cumsum(blur_steps(schedule, steps, f_max))
   sched = ComponentSchedule(jnp.asarray(linear_log_abar(steps), jnp.float32),
                             jnp.asarray(cum_f, jnp.float32),
                             jnp.asarray(-lam * 0.4 ** 2 / 2 if f_max else np.zeros_like(lam), jnp.float32))
-  return BlurDiffusion(basis, sched, WhiteNoise())
+  return BlurDiffusion(basis, sched, WhiteNoise(), x0_min_abar=x0_min_abar)
 
 
 def test_identity_basis_without_blur_is_ddpm():
@@ -194,8 +194,9 @@ def test_blur_diffusion_trains_in_the_loop(tiny_config, tmp_path):
 def test_ddim_steps_follow_the_forward_process_of_the_noise():
   """With the trajectory's true noise (not re-inferred from x), a DDIM step maps the
   closed-form marginal at i onto the one at j, for every step of a 10-step grid. (A mild
-  blur: where Abar underflows float32, x0_hat is clipped and the step is approximate.)"""
-  p = _process(dct_basis(8, 8), 8, 0.02)
+  blur: where Abar underflows float32, x0_hat is clipped and the step is approximate;
+  and no x0_min_abar, which sets x0_hat to 0 where Abar is tiny.)"""
+  p = _process(dct_basis(8, 8), 8, 0.02, x0_min_abar=0.0)
   x0 = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1), minval=-1, maxval=1)
   n0 = WhiteNoise()(jax.random.key(4), x0.shape)
   net = lambda x, t: n0   # noqa: E731
@@ -205,3 +206,26 @@ def test_ddim_steps_follow_the_forward_process_of_the_noise():
     x_j = p.ddim_step(net, x_i, int(i), int(j))
     np.testing.assert_allclose(np.asarray(x_j), np.asarray(p.forward(x0, n0, jnp.full((2,), j))),
                                atol=1e-4)
+
+
+def test_unidentifiable_components_do_not_leak_into_the_low_frequencies():
+  """A small eps error on blurred-away components is amplified by 1 / sqrt(Abar) in
+  x0_hat; without x0_min_abar the pixel-space clip spreads it over all frequencies.
+  With it, the low frequencies of x0_hat stay those of the data."""
+  x0 = 0.8 * jnp.tanh(jax.random.normal(jax.random.key(0), (4, 16, 16, 1)))
+  n = WhiteNoise()(jax.random.key(1), x0.shape)
+  i = 400
+  errors = {}
+  for amin in (0.0, 1e-3):
+    p = _process(dct_basis(16, 16), 16, 2.25, x0_min_abar=amin)
+    a = np.asarray(p.schedule(jnp.full((1,), i)))[0, ..., 0]
+    assert a.max() > 0.1 and a.min() < 1e-6          # some components kept, some blurred away
+    err = 0.03 * WhiteNoise()(jax.random.key(2), x0.shape)
+    _, x0_bar, _, _ = p._predict(lambda x, t: n + err, p.forward(x0, n, jnp.full((4,), i)), i)
+    low = a > 0.1
+    diff = np.asarray(x0_bar - p.basis.forward(x0))[..., 0]
+    errors[amin] = np.sqrt(np.mean(diff[:, low] ** 2))
+  # the error these components get from their own eps error, amplified by sqrt((1 - a) / a)
+  own = np.asarray(p.basis.forward(err))[..., 0] * np.sqrt((1 - a) / a)
+  own = np.sqrt(np.mean(own[:, low] ** 2))
+  assert errors[1e-3] < 1.3 * own and errors[0.0] > 3 * own
