@@ -5,7 +5,8 @@ With an orthonormal basis U (x_bar = U^T x) and per-component Abar_{i,k}
   x_i = U (Abar_i^{1/2} x0_bar + (1 - Abar_i)^{1/2} n_bar),   n = the noise (eps for white)
 The network predicts n in pixel space (plain MSE, i uniform in 1..N). Each
 component is a 1-D DDPM chain with per-step factor A_i = Abar_i / Abar_{i-1}, so
-  ancestral  (exact, default) the per-component Gaussian posterior q(x_{i-1} | x_i, x0_hat)
+  ancestral  (exact, default) the per-component Gaussian posterior q(x_j | x_i, x0_hat),
+             j = i - 1, or any coarser grid (DDPM's respacing)
   reference  x_bar <- (2 - sqrt(A)) x_bar - (1 - A) / sqrt(1 - Abar) n_bar_hat + sqrt(1 - A) z
              (no noise at i <= 2; the official code's first-order step)
   ddim       x_j = U (Abar_j^{1/2} x0_hat_bar + (1 - Abar_j)^{1/2} n_bar_hat), any step grid
@@ -15,6 +16,8 @@ time-varying...) enters through n = L eps: the forward law and the ddim step
 are exact for any L (the network predicts n itself); the ancestral and
 reference steps draw their fresh z from the same L, which is exact only when
 L is diagonal in the basis (white noise), an approximation otherwise.
+Every sampler sets x0_hat to 0 on components whose Abar is below x0_min_abar
+before clipping it (see `_predict`).
 """
 from __future__ import annotations
 
