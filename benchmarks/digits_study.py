@@ -53,7 +53,8 @@ STUDIES = {
             "blur diffusion f(N)=0.14": ("configs/digits_blur.py", ["--config.process.blur_s_max=0.15"]),
             "DDPM twin": ("configs/digits_blur.py", ["--config.process.blur_schedule=none"]),
         },
-        "metrics": ("digits_frechet_ratio", "digits_confident", "spectral_log_error"),
+        "metrics": ("digits_frechet_ratio", "digits_confident", "spectral_log_error",
+                    "settle_low", "settle_mid", "settle_high"),
         "evaluate": "('digits','spectra','trajectory')",
     },
 }

@@ -101,3 +101,23 @@ def test_missing_weights_is_one_line_before_compiling(subprocess_env, tmp_path):
   assert r.returncode == 2 and "Traceback" not in r.stderr
   assert "none.safetensors" in r.stderr and "--from_pytorch" in r.stderr
   assert not (tmp_path / "metrics.json").exists()
+
+
+def test_band_settling_and_settle_time_on_synthetic_trajectories():
+  """Frames that approach the sample uniformly settle together at t = 0.5; frames whose
+  low frequencies arrive twice as fast settle there at t = 0.25."""
+  from scipy.fft import dctn, idctn
+
+  from bluediff.evaluate.spectra import band_settling, settle_time
+  rng = np.random.default_rng(0)
+  final, start = rng.normal(size=(4, 16, 16, 1)), rng.normal(size=(4, 16, 16, 1))
+  t = np.linspace(0, 1, 17)[:, None, None, None, None]
+  uniform = final + (1 - t) * (start - final)
+  assert [round(settle_time(d), 6) for d in band_settling(uniform)] == [0.5, 0.5, 0.5]
+  radius = np.hypot(*np.meshgrid(np.arange(16) / 16, np.arange(16) / 16, indexing="ij"))
+  low = (radius < radius.max() / 3)[None, None, :, :, None]
+  gap = dctn(start - final, axes=(1, 2), norm="ortho")[None]
+  remaining = np.where(low, np.clip(1 - 2 * t, 0, 1), 1 - t) * gap
+  frames = final + idctn(remaining, axes=(2, 3), norm="ortho")
+  settle = [settle_time(d) for d in band_settling(frames)]
+  np.testing.assert_allclose(settle, [0.25, 0.5, 0.5], atol=1e-6)

@@ -183,8 +183,12 @@ def _restoration(ctx: EvalContext) -> dict:
 
 def _trajectory(ctx: EvalContext) -> dict:
   """A strip of intermediate iterates (rows: samples, columns: time) for processes whose
-  sampler can return them (blur diffusion: coarse structure should appear first)."""
+  sampler can return them (blur diffusion: coarse structure should appear first), and
+  when each frequency band settles: settle_{low,mid,high}, the fraction of the sampling
+  steps after which the band is within half its starting distance of the sample."""
   import inspect
+
+  from bluediff.evaluate.spectra import BANDS, band_settling, plot_band_settling, settle_time
   if "trajectory_frames" not in inspect.signature(ctx.exp.process.sample).parameters:
     raise ConfigError(f"the 'trajectory' metric needs a sampler that returns its iterates "
                       f"(blur_diffusion), not {ctx.config.process.name}")
@@ -197,14 +201,18 @@ def _trajectory(ctx: EvalContext) -> dict:
   def run(params, key):
     net = lambda x, t: model.apply({"params": params}, x, t)   # noqa: E731
     return ctx.exp.process.sample(net, key, shape, method=c.sampling.method,
-                                  num_steps=c.sampling.num_steps, trajectory_frames=9)
-  _, iterates = run(jax.device_get(ctx.params), jax.random.key(c.eval.seed))
-  strip = np.concatenate(list(to_uint8(np.asarray(iterates))), axis=2)    # [8, H, K*W, C]
+                                  num_steps=c.sampling.num_steps, trajectory_frames=17)
+  _, frames = run(jax.device_get(ctx.params), jax.random.key(c.eval.seed))
+  frames = np.asarray(frames)                                     # [17, 8, H, W, C]
+  strip = np.concatenate(list(to_uint8(frames[::2])), axis=2)     # [8, H, 9 * W, C]
   path = os.path.join(ctx.outdir, "trajectory.png")
+  d = band_settling(frames)
   if ctx.exp.is_chief:
     save_grid(strip, path, ncol=1)
+    plot_band_settling(d, os.path.join(ctx.outdir, "trajectory_bands.png"))
   ctx.plots["intermediate iterates (left: noise, right: sample)"] = path
-  return {}
+  ctx.plots["when each frequency band settles"] = os.path.join(ctx.outdir, "trajectory_bands.png")
+  return {f"settle_{name}": settle_time(curve) for name, curve in zip(BANDS, d)}
 
 
 METRICS: dict[str, Callable[[EvalContext], dict]] = {
