@@ -149,8 +149,12 @@ def test_deterministic_sampler_returns_the_image_coarse_first():
   errors, settle = {}, {}
   for name, f_max in (("blur", 5.0), ("ddpm", 0.0)):
     p = _process(dct_basis(16, 16), 16, f_max)
-    out, iterates = p.sample(_oracle(p, x0), jax.random.key(1), x0.shape, method="ddim",
-                             num_steps=20, trajectory_frames=11)
+    out, traj = p.sample(_oracle(p, x0), jax.random.key(1), x0.shape, method="ddim",
+                         num_steps=20, trajectory_frames=11)
+    iterates = traj["iterates"]
+    # the oracle's x0 estimate is the image wherever the image is not blurred away
+    np.testing.assert_allclose(np.asarray(traj["x0_hat"][-3:]), np.asarray(x0[None].repeat(3, 0)),
+                               atol=2e-4)
     np.testing.assert_allclose(np.asarray(out), np.asarray(x0), atol=2e-4)
     assert iterates.shape == (11, *x0.shape)               # the noise, then every 2nd step
     errors[name] = _band_errors(p, x0, iterates)[7:9]        # iterates at t = 0.3 and 0.2
@@ -195,7 +199,7 @@ def test_blur_diffusion_trains_in_the_loop(tiny_config, tmp_path):
   metrics = run_evaluate(c, str(tmp_path))[0]["metrics"]
   strip = tmp_path / "eval" / "step2-ddim4" / "trajectory.png"
   assert strip.exists() and "trajectory.png" in (strip.parent / "report.md").read_text()
-  assert (strip.parent / "trajectory_bands.png").exists()
+  assert (strip.parent / "trajectory_bands.png").exists() and (strip.parent / "trajectory_x0.png").exists()
   assert all(0 <= metrics[f"settle_{b}"] <= 1 for b in ("low", "mid", "high"))
 
 

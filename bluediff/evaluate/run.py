@@ -202,16 +202,19 @@ def _trajectory(ctx: EvalContext) -> dict:
     net = lambda x, t: model.apply({"params": params}, x, t)   # noqa: E731
     return ctx.exp.process.sample(net, key, shape, method=c.sampling.method,
                                   num_steps=c.sampling.num_steps, trajectory_frames=17)
-  _, frames = run(jax.device_get(ctx.params), jax.random.key(c.eval.seed))
-  frames = np.asarray(frames)                                     # [17, 8, H, W, C]
-  strip = np.concatenate(list(to_uint8(frames[::2])), axis=2)     # [8, H, 9 * W, C]
-  path = os.path.join(ctx.outdir, "trajectory.png")
+  _, traj = run(jax.device_get(ctx.params), jax.random.key(c.eval.seed))
+  frames = np.asarray(traj["iterates"])                          # [17, 8, H, W, C]
   d = band_settling(frames)
+  names = {"trajectory.png": "intermediate iterates (left: noise, right: sample)",
+           "trajectory_x0.png": "the network's x0 estimate along the way (left to right)",
+           "trajectory_bands.png": "when each frequency band settles"}
   if ctx.exp.is_chief:
-    save_grid(strip, path, ncol=1)
+    for name, series in (("trajectory.png", frames), ("trajectory_x0.png", traj["x0_hat"])):
+      strip = np.concatenate(list(to_uint8(np.asarray(series)[::2])), axis=2)   # [8, H, 9 W, C]
+      save_grid(strip, os.path.join(ctx.outdir, name), ncol=1)
     plot_band_settling(d, os.path.join(ctx.outdir, "trajectory_bands.png"))
-  ctx.plots["intermediate iterates (left: noise, right: sample)"] = path
-  ctx.plots["when each frequency band settles"] = os.path.join(ctx.outdir, "trajectory_bands.png")
+  for name, title in names.items():
+    ctx.plots[title] = os.path.join(ctx.outdir, name)
   return {f"settle_{name}": settle_time(curve) for name, curve in zip(BANDS, d)}
 
 

@@ -193,7 +193,8 @@ class BlurDiffusion(Process):
              trajectory_frames: int = 0):
     """num_steps: ddim and ancestral (0 = all N; the reference step always takes N).
     trajectory_frames = K > 1 also returns the starting noise and K - 1 evenly spaced
-    iterates ending at the sample (for coarse-to-fine strips): (x, [K, B, H, W, C])."""
+    iterates ending at the sample, with the network's x0 estimate at each (for
+    coarse-to-fine strips): (x, {"iterates": [K, B, H, W, C], "x0_hat": [K, B, H, W, C]})."""
     self.check_sampler(method)
     self.check_condition(cond)
     k0, k_loop = jax.random.split(key)
@@ -202,6 +203,7 @@ class BlurDiffusion(Process):
     if method == "reference":
       body = lambda s, x: self.reference_step(net, x, n - s, jax.random.fold_in(k_loop, s))  # noqa: E731
       total = n
+      grid = jnp.arange(n + 1)
     else:
       total = num_steps or n
       grid = jnp.round(jnp.linspace(0, n, total + 1)).astype(jnp.int32)
@@ -220,8 +222,13 @@ class BlurDiffusion(Process):
       return x, x
     x, iterates = jax.lax.scan(scan_body, x, jnp.arange(total))
     every = max(1, total // max(1, trajectory_frames - 1))
-    picked = iterates[total - 1 - every * jnp.arange(trajectory_frames - 2, -1, -1)]
-    return x, jnp.concatenate([x_start[None], picked])
+    done = total - every * jnp.arange(trajectory_frames - 2, -1, -1)      # steps taken
+    frames = jnp.concatenate([x_start[None], iterates[done - 1]])
+    levels = grid[total - jnp.concatenate([jnp.zeros((1,), done.dtype), done])]
+    x0_hat = jax.lax.map(                   # at level 0 the frame is the sample itself
+        lambda f: jnp.where(f[1] > 0, self.basis.inverse(self._predict(net, f[0], f[1])[1]), f[0]),
+        (frames, levels))
+    return x, {"iterates": frames, "x0_hat": x0_hat}
 
 
 def build_blur_diffusion(config, noise: NoiseOperator) -> BlurDiffusion:
