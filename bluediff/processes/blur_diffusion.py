@@ -16,8 +16,8 @@ time-varying...) enters through n = L eps: the forward law and the ddim step
 are exact for any L (the network predicts n itself); the ancestral and
 reference steps draw their fresh z from the same L, which is exact only when
 L is diagonal in the basis (white noise), an approximation otherwise.
-Every sampler sets x0_hat to 0 on components whose Abar is below x0_min_abar
-before clipping it (see `_predict`).
+The ancestral and ddim samplers set x0_hat to 0 on components whose Abar is
+below x0_min_abar before clipping it (see `_predict`).
 """
 from __future__ import annotations
 
