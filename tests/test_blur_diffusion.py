@@ -73,30 +73,26 @@ def _process(basis, size, f_max, steps=1000, schedule="quartic", x0_min_abar=1e-
 
 
 def test_identity_basis_without_blur_is_ddpm():
-  p = _process(IdentityBasis(), 8, 0.0)
+  """U = I and f = 0 is DDPM: marginals, and the ancestral step is DDPM's posterior step,
+  for one step and for a respaced jump (without x0_min_abar, which leaves DDPM's x0_hat
+  only where abar < 1e-3, i > 825 here)."""
+  p = _process(IdentityBasis(), 8, 0.0, x0_min_abar=0.0)
   ab = linear_alpha_bar(1000)
   x0 = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1), minval=-1, maxval=1)
   n = jax.random.normal(jax.random.key(1), x0.shape)
   for i in (1, 300, 1000):
     want = np.sqrt(ab[i]) * x0 + np.sqrt(1 - ab[i]) * n
     np.testing.assert_allclose(np.asarray(p.forward(x0, n, jnp.full((2,), i))), want, atol=2e-5)
-  # the ancestral step is the DDPM posterior step (same z)
-  i = 400
-  x_i = jnp.asarray(np.sqrt(ab[i]) * x0 + np.sqrt(1 - ab[i]) * n, jnp.float32)
   oracle = lambda x, t: n   # noqa: E731
   key = jax.random.key(5)
-  beta, alpha = 1 - ab[i] / ab[i - 1], ab[i] / ab[i - 1]
-  mean = (np.sqrt(ab[i - 1]) * beta * x0 + np.sqrt(alpha) * (1 - ab[i - 1]) * x_i) / (1 - ab[i])
-  var = beta * (1 - ab[i - 1]) / (1 - ab[i])
-  want = mean + np.sqrt(var) * np.asarray(WhiteNoise()(key, x0.shape))
-  np.testing.assert_allclose(np.asarray(p.ancestral_step(oracle, x_i, i, key)), want, atol=1e-4)
-  # a respaced jump i -> j is the posterior of DDPM with the betas of the coarser grid
-  j = 350
-  beta, alpha = 1 - ab[i] / ab[j], ab[i] / ab[j]
-  mean = (np.sqrt(ab[j]) * beta * x0 + np.sqrt(alpha) * (1 - ab[j]) * x_i) / (1 - ab[i])
-  var = beta * (1 - ab[j]) / (1 - ab[i])
-  want = mean + np.sqrt(var) * np.asarray(WhiteNoise()(key, x0.shape))
-  np.testing.assert_allclose(np.asarray(p.ancestral_step(oracle, x_i, i, key, j)), want, atol=1e-4)
+  z = np.asarray(WhiteNoise()(key, x0.shape))                      # the step's own fresh noise
+  for i, j in ((400, 399), (400, 350), (900, 899)):
+    x_i = jnp.asarray(np.sqrt(ab[i]) * x0 + np.sqrt(1 - ab[i]) * n, jnp.float32)
+    beta, alpha = 1 - ab[i] / ab[j], ab[i] / ab[j]                 # DDPM's (respaced) beta
+    mean = (np.sqrt(ab[j]) * beta * x0 + np.sqrt(alpha) * (1 - ab[j]) * x_i) / (1 - ab[i])
+    want = mean + np.sqrt(beta * (1 - ab[j]) / (1 - ab[i])) * z
+    got = p.ancestral_step(oracle, x_i, i, key, *([] if j == i - 1 else [j]))  # default j
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-4)
 
 
 def test_simulated_forward_steps_match_the_closed_form_marginal():
