@@ -16,8 +16,11 @@ Rows:
   checked), DDPM eps-prediction MSE, AdamW with global-norm clipping, float32,
   eager, on the same CPU threads, in the same run; "ratio" = bluediff / PyTorch.
 
-GFLOP per image come from XLA's cost analysis of the UNet step (both
-frameworks run the same architecture). All rows take the best of --rounds
+GFLOP per image come from XLA's cost analysis of the UNet step with direct
+convolutions (`model.conv_algorithm=direct`), whatever algorithm the timed step
+uses: both frameworks run the same architecture, and the GFLOP/s column is the
+direct-convolution work done per second (Winograd does fewer multiply-adds for
+the same result, so with it this is an effective rate). All rows take the best of --rounds
 interleaved rounds of --iters steps, so they see the same machine state.
 """
 import os
@@ -132,21 +135,25 @@ def main(_):
   n_params = sum(x.size for x in jax.tree.leaves(state0.params))
   out_channels = exp.model.out_channels
 
-  def unet_only(state, x):
-    t = jnp.full((x.shape[0],), 0.5)
-    target = jnp.concatenate([x] * (out_channels // c) + [x[..., :out_channels % c]], -1)
+  def unet_only(model):
+    """The UNet + optimizer step of `model` (the config's, or a clone)."""
+    def step(state, x):
+      t = jnp.full((x.shape[0],), 0.5)
+      target = jnp.concatenate([x] * (out_channels // c) + [x[..., :out_channels % c]], -1)
 
-    def loss_fn(p):
-      y = exp.model.apply({"params": p}, x, t, train=True, rngs={"dropout": jax.random.key(0)})
-      return jnp.mean(jnp.square(y - target))
-    loss, g = jax.value_and_grad(loss_fn)(state.params)
-    upd, opt = exp.optimizer.update(g, state.opt_state, state.params)
-    return state.replace(params=optax.apply_updates(state.params, upd), opt_state=opt), loss
+      def loss_fn(p):
+        y = model.apply({"params": p}, x, t, train=True, rngs={"dropout": jax.random.key(0)})
+        return jnp.mean(jnp.square(y - target))
+      loss, g = jax.value_and_grad(loss_fn)(state.params)
+      upd, opt = exp.optimizer.update(g, state.opt_state, state.params)
+      return state.replace(params=optax.apply_updates(state.params, upd), opt_state=opt), loss
+    return jax.jit(step, donate_argnums=0)
 
-  unet_step = jax.jit(unet_only, donate_argnums=0)
+  unet_step = unet_only(exp.model)
   full_step = exp.train_step()
   key = jax.device_put(jax.random.key(0), sharding.replicated(exp.mesh))
-  cost = unet_step.lower(state0, images).compile().cost_analysis()
+  direct = unet_only(exp.model.clone(conv_algorithm="direct"))
+  cost = direct.lower(state0, images).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   gflop_per_image = cost.get("flops", float("nan")) / b / 1e9
   torch_step, torch_params = torch_step_fn(config, exp.image_shape, out_channels) if (
@@ -168,7 +175,7 @@ def main(_):
   xla_flags = os.environ.get("XLA_FLAGS", "")
   print(f"\n{_PRESET.value}: {config.process.name} on {config.data.dataset} {h}x{w}x{c}, batch {b}, "
         f"UNet {n_params / 1e6:.2f}M params, {gflop_per_image:.1f} GFLOP/image (fwd+bwd), "
-        f"compute {config.model.dtype}, {jax.device_count()} x {jax.devices()[0].device_kind}, "
+        f"compute {config.model.dtype}, conv {config.model.conv_algorithm}, {jax.device_count()} x {jax.devices()[0].device_kind}, "
         f"XLA_FLAGS='{xla_flags}'")
   mfu = _PEAK.value > 0
   print("| what | ms/step | images/s | GFLOP/s |" + (" MFU |" if mfu else ""))

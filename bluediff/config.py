@@ -14,6 +14,7 @@ import ml_collections
 from bluediff.data.sources import dataset_spec
 from bluediff.degradations import DEGRADATIONS
 from bluediff.models import MODELS
+from bluediff.models.conv import ALGORITHMS as CONV_ALGORITHMS
 from bluediff.noise import NOISES, ROOTS
 from bluediff.processes import BLENDS, PAIRINGS, PARAMETRISATIONS, PROCESSES
 from bluediff.processes.schedules import GAMMAS
@@ -61,6 +62,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
          f"config.process.{field}={p[field]!r} is unknown; choose one of {list(options)}")
   need(config.model.name in MODELS,
        f"config.model.name={config.model.name!r} is unknown; choose one of {sorted(MODELS)}")
+  need(config.model.conv_algorithm in CONV_ALGORITHMS,
+       f"config.model.conv_algorithm={config.model.conv_algorithm!r} is unknown; choose one "
+       f"of {list(CONV_ALGORITHMS)}")
   try:
     dataset_spec(config.data.dataset)
   except ValueError as e:

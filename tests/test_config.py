@@ -48,6 +48,7 @@ def test_every_experiment_config_validates():
     ("noise.root", "svd", "noise.root"),
     ("process.pairing", "hungarian", "process.pairing"),
     ("data.image_size", 15, "image_size"),
+    ("model.conv_algorithm", "fft", "model.conv_algorithm"),
 ])
 def test_bad_values_are_rejected(tiny_config, field, value, match):
   c = tiny_config()

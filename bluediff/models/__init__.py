@@ -21,4 +21,5 @@ def build_model(model_config, out_channels: int):
       norm_groups=mc.norm_groups,
       out_channels=mc.out_channels if mc.out_channels > 0 else out_channels,
       dtype=jnp.dtype(mc.dtype),
+      conv_algorithm=mc.conv_algorithm,
   )

@@ -50,19 +50,21 @@ class ResBlock(nn.Module):
   norm_groups: int
   dropout: float
   dtype: jnp.dtype = jnp.float32
+  conv_algorithm: str = "auto"
 
   @nn.compact
   def __call__(self, x, temb, train: bool):
+    conv = functools.partial(Conv, dtype=self.dtype, algorithm=self.conv_algorithm)
     h = GroupNorm(_groups(x.shape[-1], self.norm_groups), dtype=self.dtype)(x)
-    h = Conv(self.out_ch, 3, dtype=self.dtype)(nn.silu(h))
+    h = conv(self.out_ch, 3)(nn.silu(h))
     # Time conditioning as a per-channel bias (DDPM style).
     h = h + nn.Dense(self.out_ch, dtype=self.dtype)(nn.silu(temb))[:, None, None, :]
     h = GroupNorm(_groups(self.out_ch, self.norm_groups), dtype=self.dtype)(h)
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.silu(h))
     # Zero-init the last conv so every block starts as the identity.
-    h = Conv(self.out_ch, 3, dtype=self.dtype, kernel_init=nn.initializers.zeros)(h)
+    h = conv(self.out_ch, 3, kernel_init=nn.initializers.zeros)(h)
     if x.shape[-1] != self.out_ch:
-      x = Conv(self.out_ch, 1, dtype=self.dtype)(x)
+      x = conv(self.out_ch, 1)(x)
     return x + h
 
 
@@ -98,6 +100,7 @@ class UNet(nn.Module):
   norm_groups: int = 32
   out_channels: int = 1
   dtype: jnp.dtype = jnp.float32
+  conv_algorithm: str = "auto"   # "auto" (Winograd on the CPU) | "direct": models/conv.py
 
   @nn.compact
   def __call__(self, x: jax.Array, t: jax.Array, train: bool = False) -> jax.Array:
@@ -109,12 +112,13 @@ class UNet(nn.Module):
     temb = nn.Dense(temb_dim, dtype=self.dtype)(temb)
     temb = nn.Dense(temb_dim, dtype=self.dtype)(nn.silu(temb))
 
-    res = functools.partial(ResBlock, norm_groups=self.norm_groups,
-                            dropout=self.dropout, dtype=self.dtype)
+    res = functools.partial(ResBlock, norm_groups=self.norm_groups, dropout=self.dropout,
+                            dtype=self.dtype, conv_algorithm=self.conv_algorithm)
+    conv = functools.partial(Conv, dtype=self.dtype, algorithm=self.conv_algorithm)
     attn = functools.partial(AttnBlock, num_heads=self.num_heads,
                              norm_groups=self.norm_groups, dtype=self.dtype)
 
-    h = Conv(self.channels, 3, dtype=self.dtype)(x)
+    h = conv(self.channels, 3)(x)
     skips = [h]
     for level, mult in enumerate(self.channel_mult):
       for _ in range(self.num_res_blocks):
@@ -123,7 +127,7 @@ class UNet(nn.Module):
           h = attn()(h)
         skips.append(h)
       if level != len(self.channel_mult) - 1:
-        h = Conv(h.shape[-1], 3, strides=2, dtype=self.dtype)(h)
+        h = conv(h.shape[-1], 3, strides=2)(h)
         skips.append(h)
 
     h = res(h.shape[-1])(h, temb, train)
@@ -138,10 +142,9 @@ class UNet(nn.Module):
           h = attn()(h)
       if level != 0:
         h = upsample2x(h)
-        h = Conv(h.shape[-1], 3, dtype=self.dtype)(h)
+        h = conv(h.shape[-1], 3)(h)
     assert not skips
 
     h = nn.silu(GroupNorm(_groups(h.shape[-1], self.norm_groups), dtype=self.dtype)(h))
-    h = Conv(self.out_channels, 3, dtype=self.dtype,
-                kernel_init=nn.initializers.zeros)(h)
+    h = conv(self.out_channels, 3, kernel_init=nn.initializers.zeros)(h)
     return h.astype(in_dtype)

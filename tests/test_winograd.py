@@ -1,0 +1,108 @@
+"""Winograd F(2x2, 3x3) / F(4x4, 3x3) convolutions against XLA's direct convolution."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bluediff.models.conv import Conv, winograd_tile
+from bluediff.models.winograd import TILES, winograd_conv3x3
+
+
+def direct(x, kernel):
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def relative_error(got, want):
+  return float(jnp.max(jnp.abs(got - want)) / jnp.max(jnp.abs(want)))
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_one_dimensional_minimal_filtering_identity(m):
+  """A^T [(G g) * (B^T d)] is the m outputs of correlating the n-tap window d with
+  the 3-tap g: the defining identity of F(m, 3), checked in float64."""
+  tile = TILES[m]
+  rng = np.random.default_rng(m)
+  for _ in range(5):
+    d, g = rng.normal(size=tile.n), rng.normal(size=3)
+    want = np.array([d[i:i + 3] @ g for i in range(m)])
+    np.testing.assert_allclose(tile.AT @ ((tile.G @ g) * (tile.BT @ d)), want, rtol=1e-12)
+
+
+# (m, batch, H, W, C_in, C_out, max relative error): float32 rounding grows with
+# the transforms' coefficients, ~1e-6 for m = 2 and ~1e-5 for m = 4.
+CASES = [(2, 2, 6, 10, 5, 7, 3e-6), (4, 2, 8, 12, 6, 3, 5e-5), (4, 1, 4, 4, 16, 16, 5e-5)]
+
+
+@pytest.mark.parametrize("m,b,h,w,ci,co,tol", CASES)
+def test_equals_direct_convolution_values_and_gradients(m, b, h, w, ci, co, tol):
+  x = jax.random.normal(jax.random.key(0), (b, h, w, ci))
+  kernel = jax.random.normal(jax.random.key(1), (3, 3, ci, co))
+  assert relative_error(jax.jit(winograd_conv3x3, static_argnums=2)(x, kernel, m),
+                        direct(x, kernel)) < tol
+  # The custom VJP (flipped-kernel input gradient, batched kernel gradient) against
+  # XLA's gradients of the direct convolution, for a non-trivial cotangent.
+  cot = jax.random.normal(jax.random.key(2), (b, h, w, co))
+  loss = lambda f: jax.grad(lambda x, k: jnp.sum(cot * f(x, k)), argnums=(0, 1))
+  got = jax.jit(loss(lambda x, k: winograd_conv3x3(x, k, m)))(x, kernel)
+  want = loss(direct)(x, kernel)
+  for g, r in zip(got, want):
+    assert g.shape == r.shape
+    assert relative_error(g, r) < tol
+
+
+def test_rejects_shapes_it_cannot_tile():
+  x = jnp.zeros((1, 6, 8, 4))
+  with pytest.raises(ValueError, match="divisible by 4"):
+    winograd_conv3x3(x, jnp.zeros((3, 3, 4, 4)), 4)
+  with pytest.raises(ValueError, match="3x3 kernel"):
+    winograd_conv3x3(jnp.zeros((1, 8, 8, 4)), jnp.zeros((5, 5, 4, 4)), 4)
+
+
+def test_auto_picks_winograd_only_where_it_applies():
+  f32 = jnp.float32
+  assert winograd_tile((2, 32, 32, 64), (3, 3, 64, 128), 1, f32) == 4
+  assert winograd_tile((2, 6, 6, 64), (3, 3, 64, 64), 1, f32) == 2         # even, not 4k
+  assert winograd_tile((2, 5, 5, 64), (3, 3, 64, 64), 1, f32) == 0         # odd
+  assert winograd_tile((2, 4, 4, 64), (3, 3, 64, 64), 1, f32) == 0         # tiny: im2col
+  assert winograd_tile((2, 32, 32, 64), (3, 3, 64, 64), 2, f32) == 0       # strided
+  assert winograd_tile((2, 32, 32, 64), (1, 1, 64, 64), 1, f32) == 0       # 1x1
+  assert winograd_tile((2, 32, 32, 3), (3, 3, 3, 64), 1, f32) == 0         # RGB in
+  assert winograd_tile((2, 32, 32, 64), (3, 3, 64, 64), 1, jnp.bfloat16) == 0
+
+
+def test_conv_module_auto_matches_direct_with_the_same_parameters():
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 32))
+  auto, plain = Conv(32, 3, algorithm="auto"), Conv(32, 3, algorithm="direct")
+  params = jax.tree.map(lambda p: p + 0.1, plain.init(jax.random.key(1), x))
+  assert jax.tree.structure(auto.init(jax.random.key(1), x)) == jax.tree.structure(params)
+  assert winograd_tile(x.shape, (3, 3, 32, 32), 1, x.dtype) == 4
+  assert relative_error(auto.apply(params, x), plain.apply(params, x)) < 5e-5
+  with pytest.raises(ValueError, match="unknown"):
+    Conv(32, 3, algorithm="fft").apply(params, x)
+
+
+def test_unet_conv_algorithm_changes_rounding_only(tiny_config):
+  """The config's model.conv_algorithm reaches every conv: "auto" runs Winograd (not
+  bit-equal to "direct") and agrees with it to float32 rounding."""
+  from bluediff.config import ConfigError, validate
+  from bluediff.models import build_model
+  c = tiny_config()
+  c.model.channels, c.model.channel_mult, c.model.attn_resolutions = 32, (1,), ()
+  c.model.norm_groups = 8
+  validate(c, num_devices=1)
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 1))
+  t = jnp.array([0.2, 0.7])
+  outputs = {}
+  for algorithm in ("auto", "direct"):
+    c.model.conv_algorithm = algorithm
+    model = build_model(c.model, out_channels=1)
+    assert model.conv_algorithm == algorithm
+    params = model.init(jax.random.key(1), x, t)["params"]
+    params = jax.tree.map(lambda p: p + 0.05, params)          # a non-zero output conv
+    outputs[algorithm] = jax.jit(lambda p: model.apply({"params": p}, x, t))(params)
+  assert not np.array_equal(outputs["auto"], outputs["direct"])
+  assert relative_error(outputs["auto"], outputs["direct"]) < 1e-4
+  c.model.conv_algorithm = "fft"
+  with pytest.raises(ConfigError, match="conv_algorithm"):
+    validate(c, num_devices=1)
