@@ -4,10 +4,11 @@
 
 The issue's micro-benchmark (64 channels, 32x32, batch 32): XLA:CPU reached
 about half of PyTorch's throughput on 3x3 convolutions. This prints images/s
-and GFLOP/s for two lowerings -- XLA's convolution and im2col (9 shifted views
-concatenated, one matrix product: `bluediff.models.conv.conv_im2col`, kept
-only for tiny maps, see BUILD_NOTES.md) --
-under each XLA:CPU flag set (each in its own process, since XLA reads
+and GFLOP/s (direct-convolution FLOPs, so Winograd's is an effective rate) for
+four lowerings -- XLA's convolution, im2col (9 shifted views concatenated, one
+matrix product: `bluediff.models.conv.conv_im2col`, kept only for tiny maps),
+and Winograd F(4x4, 3x3) / F(2x2, 3x3) (`bluediff.models.winograd`, what
+bluediff runs on the CPU; see BUILD_NOTES.md) -- under each XLA:CPU flag set (each in its own process, since XLA reads
 XLA_FLAGS once; bluediff's own default flag is switched off so that "default"
 means XLA's), and PyTorch's when it is installed.
 """
@@ -34,11 +35,14 @@ def measure_jax(impl: str, batch: int, size: int, channels: int) -> dict:
   from timing import best_seconds
 
   from bluediff.models.conv import conv_im2col
+  from bluediff.models.winograd import winograd_conv3x3
 
   def conv3x3(x, w, impl):
     if impl == "xla":
       return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if impl.startswith("winograd"):     # winograd = F(4x4, 3x3), winograd2 = F(2x2, 3x3)
+      return winograd_conv3x3(x, w, 2 if impl == "winograd2" else 4)
     return conv_im2col(x, w)
 
   x = jax.random.normal(jax.random.key(0), (batch, size, size, channels))
@@ -72,7 +76,7 @@ def main():
   ap.add_argument("--batch", type=int, default=32)
   ap.add_argument("--size", type=int, default=32)
   ap.add_argument("--channels", type=int, default=64)
-  ap.add_argument("--impls", default="xla,im2col")
+  ap.add_argument("--impls", default="xla,im2col,winograd,winograd2")
   ap.add_argument("--flag_sets", default=",".join(FLAG_SETS))
   ap.add_argument("--child", default="")  # internal: "impl" or "torch"
   args = ap.parse_args()
