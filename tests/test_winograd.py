@@ -61,26 +61,27 @@ def test_rejects_shapes_it_cannot_tile():
 
 def test_auto_picks_winograd_only_where_it_applies():
   f32 = jnp.float32
-  assert winograd_tile((2, 32, 32, 64), (3, 3, 64, 128), 1, f32) == 4
-  assert winograd_tile((2, 6, 6, 64), (3, 3, 64, 64), 1, f32) == 2         # even, not 4k
-  assert winograd_tile((2, 5, 5, 64), (3, 3, 64, 64), 1, f32) == 0         # odd
-  assert winograd_tile((2, 4, 4, 64), (3, 3, 64, 64), 1, f32) == 0         # tiny: im2col
-  assert winograd_tile((2, 32, 32, 64), (3, 3, 64, 64), 2, f32) == 0       # strided
-  assert winograd_tile((2, 32, 32, 64), (1, 1, 64, 64), 1, f32) == 0       # 1x1
-  assert winograd_tile((2, 32, 32, 3), (3, 3, 3, 64), 1, f32) == 0         # RGB in
-  assert winograd_tile((2, 8, 8, 32), (3, 3, 32, 32), 1, f32) == 0         # narrow
-  assert winograd_tile((2, 32, 32, 64), (3, 3, 64, 64), 1, jnp.bfloat16) == 0
+  c = 128
+  assert winograd_tile((2, 32, 32, c), (3, 3, c, 2 * c), 1, f32) == 4
+  assert winograd_tile((2, 6, 6, c), (3, 3, c, c), 1, f32) == 2            # even, not 4k
+  assert winograd_tile((2, 5, 5, c), (3, 3, c, c), 1, f32) == 0            # odd
+  assert winograd_tile((2, 4, 4, c), (3, 3, c, c), 1, f32) == 0            # tiny: im2col
+  assert winograd_tile((2, 32, 32, c), (3, 3, c, c), 2, f32) == 0          # strided
+  assert winograd_tile((2, 32, 32, c), (1, 1, c, c), 1, f32) == 0          # 1x1
+  assert winograd_tile((2, 32, 32, 3), (3, 3, 3, c), 1, f32) == 0          # RGB in
+  assert winograd_tile((2, 8, 8, 64), (3, 3, 64, 64), 1, f32) == 0         # narrow
+  assert winograd_tile((2, 32, 32, c), (3, 3, c, c), 1, jnp.bfloat16) == 0
 
 
 def test_conv_module_auto_matches_direct_with_the_same_parameters():
-  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 64))
-  auto, plain = Conv(64, 3, algorithm="auto"), Conv(64, 3, algorithm="direct")
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 128))
+  auto, plain = Conv(128, 3, algorithm="auto"), Conv(128, 3, algorithm="direct")
   params = jax.tree.map(lambda p: p + 0.1, plain.init(jax.random.key(1), x))
   assert jax.tree.structure(auto.init(jax.random.key(1), x)) == jax.tree.structure(params)
-  assert winograd_tile(x.shape, (3, 3, 64, 64), 1, x.dtype) == 4
+  assert winograd_tile(x.shape, (3, 3, 128, 128), 1, x.dtype) == 4
   assert relative_error(auto.apply(params, x), plain.apply(params, x)) < 5e-5
   with pytest.raises(ValueError, match="unknown"):
-    Conv(64, 3, algorithm="fft").apply(params, x)
+    Conv(128, 3, algorithm="fft").apply(params, x)
 
 
 def test_unet_conv_algorithm_changes_rounding_only(tiny_config):
@@ -89,7 +90,7 @@ def test_unet_conv_algorithm_changes_rounding_only(tiny_config):
   from bluediff.config import ConfigError, validate
   from bluediff.models import build_model
   c = tiny_config()
-  c.model.channels, c.model.channel_mult, c.model.attn_resolutions = 64, (1,), ()
+  c.model.channels, c.model.channel_mult, c.model.attn_resolutions = 128, (1,), ()
   c.model.norm_groups = 8
   validate(c, num_devices=1)
   x = jax.random.normal(jax.random.key(0), (2, 8, 8, 1))

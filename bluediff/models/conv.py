@@ -33,10 +33,12 @@ import jax.numpy as jnp
 from bluediff.models.winograd import winograd_conv3x3
 
 ALGORITHMS = ("auto", "direct")
-# Winograd only where both channel counts are at least this: the first and last
-# 3-channel convolutions stay direct, and so does the narrow digits UNet (16-32
-# channels), which gained nothing measurable but compiled 3 s slower with it.
-WINOGRAD_MIN_CHANNELS = 64
+# Winograd only where both channel counts are at least this. Its transforms move
+# memory in proportion to the channels, its savings grow with their square: at
+# 64 channels it lost 14 % on 32 px maps (won 28 % on 16 px ones); from 128 up it
+# won everywhere measured (BUILD_NOTES.md). The 3-channel first and last
+# convolutions and the narrow digits UNet stay direct.
+WINOGRAD_MIN_CHANNELS = 128
 # Feature maps with at most this many pixels take the im2col path.
 IM2COL_MAX_PIXELS = 16
 
