@@ -108,3 +108,21 @@ def test_unet_conv_algorithm_changes_rounding_only(tiny_config):
   c.model.conv_algorithm = "fft"
   with pytest.raises(ConfigError, match="conv_algorithm"):
     validate(c, num_devices=1)
+
+
+def test_batch_sharded_over_devices_equals_one_device():
+  """Data parallelism: the tile axis merges the sharded batch with the tile grid;
+  values and the kernel gradient (summed over the batch) match the unsharded run."""
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+  devices = np.array(jax.devices()[:4])
+  assert devices.size == 4, "conftest provides 4 CPU devices"
+  mesh = Mesh(devices, ("data",))
+  x = jax.random.normal(jax.random.key(0), (8, 8, 8, 6))
+  kernel = jax.random.normal(jax.random.key(1), (3, 3, 6, 5))
+  f = jax.jit(jax.value_and_grad(lambda x, k: jnp.sum(jnp.sin(winograd_conv3x3(x, k, 4))),
+                                 argnums=(0, 1)))
+  want = f(x, kernel)
+  got = f(jax.device_put(x, NamedSharding(mesh, P("data"))),
+          jax.device_put(kernel, NamedSharding(mesh, P())))
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):    # summation order differs
+    assert relative_error(g, w) < 5e-5
