@@ -53,10 +53,14 @@ def test_equals_direct_convolution_values_and_gradients(m, b, h, w, ci, co, tol)
 
 def test_rejects_shapes_it_cannot_tile():
   x = jnp.zeros((1, 6, 8, 4))
-  with pytest.raises(ValueError, match="divisible by 4"):
+  with pytest.raises(ValueError, match="divisible by m=4"):
     winograd_conv3x3(x, jnp.zeros((3, 3, 4, 4)), 4)
+  with pytest.raises(ValueError, match="divisible by m=4"):      # under differentiation too
+    jax.grad(lambda x: jnp.sum(winograd_conv3x3(x, jnp.zeros((3, 3, 4, 4)), 4)))(x)
   with pytest.raises(ValueError, match="3x3 kernel"):
     winograd_conv3x3(jnp.zeros((1, 8, 8, 4)), jnp.zeros((5, 5, 4, 4)), 4)
+  with pytest.raises(ValueError, match="m in"):
+    winograd_conv3x3(jnp.zeros((1, 6, 6, 4)), jnp.zeros((3, 3, 4, 4)), 3)
 
 
 def test_auto_picks_winograd_only_where_it_applies():

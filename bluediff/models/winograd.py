@@ -14,8 +14,8 @@ n^2 products are one batched matrix product.
 
 Why: on XLA:CPU a direct 3x3 convolution runs at the matrix-product roofline
 of the machine (~200 GFLOP/s on the 2-core dev machine), so only fewer
-multiply-adds make it faster. F(4x4, 3x3) made the DDPM CIFAR UNet's gradient
-step 1.35x faster (BUILD_NOTES.md, "Training speed"). The price is rounding:
+multiply-adds make it faster. F(4x4, 3x3) took the DDPM CIFAR UNet's training
+step from 3.6 to 2.4-2.6 s (BUILD_NOTES.md, "Training speed"). The price is rounding:
 the transforms' coefficients (up to 8 for m=4) amplify float32 rounding to a
 max relative error of ~1e-5 for m=4 and ~1e-6 for m=2 (tested), still far
 below TF32's ~1e-3, which GPUs use for float32 convolutions by default.
@@ -128,6 +128,9 @@ def transform_output(prod: jax.Array, tile: Tile, shape: tuple[int, ...]) -> jax
 
 
 def _forward(x, kernel, m):
+  if m not in TILES or x.shape[1] % m or x.shape[2] % m or kernel.shape[:2] != (3, 3):
+    raise ValueError(f"winograd_conv3x3 needs a 3x3 kernel, m in {tuple(TILES)} and H, W "
+                     f"divisible by m={m}; got x {x.shape}, kernel {kernel.shape}")
   tile = TILES[m]
   v = transform_input(x, tile)
   y = transform_output(jnp.einsum("tnc,tco->tno", v, transform_kernel(kernel, tile)), tile,
@@ -142,9 +145,6 @@ def winograd_conv3x3(x: jax.Array, kernel: jax.Array, m: int = 4) -> jax.Array:
   x [B, H, W, C_in] with H and W divisible by m; kernel [3, 3, C_in, C_out]
   (HWIO) -> [B, H, W, C_out]. Equal to `lax.conv_general_dilated(x, kernel,
   (1, 1), "SAME")` up to float rounding."""
-  if x.shape[1] % m or x.shape[2] % m or kernel.shape[:2] != (3, 3):
-    raise ValueError(f"winograd_conv3x3 needs a 3x3 kernel and H, W divisible by {m}; "
-                     f"got x {x.shape}, kernel {kernel.shape}")
   return _forward(x, kernel, m)[0]
 
 
