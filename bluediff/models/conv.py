@@ -63,11 +63,14 @@ def conv_im2col(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
   return jnp.einsum("bhwk,kd->bhwd", jnp.concatenate(views, -1), kernel.reshape(k * k * c, -1))
 
 
-def winograd_tile(x_shape, kernel_shape, stride: int, dtype) -> int:
-  """The Winograd output tile m (4 or 2) that "auto" uses for this convolution, or 0."""
+def winograd_tile(x_shape, kernel_shape, stride: int, dtype, backend: str | None = None
+                  ) -> int:
+  """The Winograd output tile m (4 or 2) that "auto" uses for this convolution on
+  `backend` (default: JAX's default backend), or 0."""
   _, h, w, _ = x_shape
   k, _, ci, co = kernel_shape
-  if (jax.default_backend() != "cpu" or dtype != jnp.float32 or k != 3 or stride != 1
+  backend = backend or jax.default_backend()
+  if (backend != "cpu" or dtype != jnp.float32 or k != 3 or stride != 1
       or h * w <= IM2COL_MAX_PIXELS or min(ci, co) < WINOGRAD_MIN_CHANNELS):
     return 0
   return 4 if h % 4 == 0 and w % 4 == 0 else 2 if h % 2 == 0 and w % 2 == 0 else 0
