@@ -14,33 +14,32 @@
   network; the ablated step is what everything else costs.
 """
 import collections
-import time
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 from absl import app, flags
+from timing import best_seconds
 
 import bluediff.models.conv as conv_lib
 from bluediff.models.unet import UNet
+from torch_reference import diffusers_unet
 
 _PARTS = flags.DEFINE_list("parts", ["convs", "ablation"], "convs, ablation")
 _BATCH = flags.DEFINE_integer("batch", 16, "images per step")
-WIDTHS, ATTN, SIZE = (1, 2, 2, 2), (16,), 32     # the DDPM CIFAR UNet, 128 base channels
+SIZE = 32
+# The DDPM CIFAR UNet (train_step.py's ddpm32 preset), for both frameworks.
+MODEL = ml_collections.ConfigDict(dict(
+    channels=128, channel_mult=(1, 2, 2, 2), num_res_blocks=2, attn_resolutions=(16,),
+    num_heads=1, norm_groups=32, dropout=0.0))
 
 
 def best_ms(fn, rounds=5):
-  fn()
-  best = float("inf")
-  for _ in range(rounds):
-    t = time.perf_counter()
-    fn()
-    best = min(best, time.perf_counter() - t)
-  return 1e3 * best
+  return 1e3 * best_seconds(fn, rounds=rounds)
 
 
 def bluediff_unet(algorithm="auto"):
-  return UNet(channels=128, channel_mult=WIDTHS, attn_resolutions=ATTN, out_channels=3,
-              conv_algorithm=algorithm)
+  return UNet(**MODEL.to_dict(), out_channels=3, conv_algorithm=algorithm)
 
 
 def conv_shapes(batch):
@@ -58,19 +57,6 @@ def conv_shapes(batch):
   finally:
     conv_lib.conv2d = real
   return collections.Counter(seen)
-
-
-def torch_unet():
-  import torch
-  from diffusers import UNet2DModel
-  torch.manual_seed(0)
-  attn = [SIZE // 2**i in ATTN for i in range(len(WIDTHS))]
-  return UNet2DModel(
-      sample_size=SIZE, in_channels=3, out_channels=3, layers_per_block=2,
-      block_out_channels=tuple(128 * w for w in WIDTHS),
-      down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attn),
-      up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)),
-      attention_head_dim=256, norm_num_groups=32)
 
 
 def convs_table(batch, torch):
@@ -134,7 +120,7 @@ def ablation_table(batch, torch):
           return y * self.weight.mean(dim=(1, 2, 3)).view(1, -1, 1, 1)
         torch.nn.Conv2d.forward = forward
       try:
-        net = torch_unet()
+        net = diffusers_unet(MODEL, (SIZE, SIZE, 3), 3)
         x, t = torch.randn(batch, 3, SIZE, SIZE), torch.full((batch,), 500)
 
         def step():

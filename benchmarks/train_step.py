@@ -85,23 +85,12 @@ def torch_step_fn(config, image_shape, out_channels):
   """A diffusers UNet2DModel of the config's architecture and its training step, or None."""
   try:
     import torch
-    from diffusers import UNet2DModel
+    import diffusers  # noqa: F401
   except ImportError:
     return None, None
-  m = config.model
+  from torch_reference import diffusers_unet
   h, w, c = image_shape
-  widths = [m.channels * k for k in m.channel_mult]
-  attn = [h // 2**level in tuple(m.attn_resolutions) for level in range(len(widths))]
-  attn_width = {wd for wd, a in zip(widths, attn) if a} | {widths[-1]}
-  assert len(attn_width) == 1, "attention at levels of different widths: set heads per level"
-  torch.manual_seed(0)
-  net = UNet2DModel(
-      sample_size=h, in_channels=c, out_channels=out_channels, layers_per_block=m.num_res_blocks,
-      block_out_channels=tuple(widths),
-      down_block_types=tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in attn),
-      up_block_types=tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)),
-      attention_head_dim=attn_width.pop() // m.num_heads, norm_num_groups=m.norm_groups,
-      dropout=m.dropout)
+  net = diffusers_unet(config.model, image_shape, out_channels)
   opt = torch.optim.AdamW(net.parameters(), lr=config.optim.lr,
                           weight_decay=config.optim.weight_decay)
   b = config.training.batch_size
