@@ -17,7 +17,7 @@ from bluediff.models import MODELS
 from bluediff.models.conv import ALGORITHMS as CONV_ALGORITHMS
 from bluediff.noise import NOISES, ROOTS
 from bluediff.processes import BLENDS, PAIRINGS, PARAMETRISATIONS, PROCESSES
-from bluediff.processes.schedules import GAMMAS
+from bluediff.processes.schedules import GAMMAS, gamma_problem
 
 
 class ConfigError(ValueError):
@@ -60,6 +60,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
                          ("pairing_scope", ("global", "shard"))):
     need(p[field] in options,
          f"config.process.{field}={p[field]!r} is unknown; choose one of {list(options)}")
+  if p.name == "blue_noise" or (p.name == "ddpm" and p.ddpm_time_varying):
+    problem = gamma_problem(p.gamma, p.gamma_start, p.gamma_end, p.gamma_tau)
+    need(problem is None, f"config.process: {problem}")
+    need(p.gamma != "constant" or 0.0 <= p.gamma_value <= 1.0,
+         f"config.process.gamma_value={p.gamma_value} must be in [0, 1] (1 white, 0 blue)")
+    need(not p.learn_gamma or (p.gamma == "sigmoid" and p.name == "blue_noise"),
+         f"config.process.learn_gamma learns the sigmoid gamma of blue_noise only (a learned "
+         f"cosine range could cross a zero of cos and stop being monotone); got gamma={p.gamma!r}")
   need(config.model.name in MODELS,
        f"config.model.name={config.model.name!r} is unknown; choose one of {sorted(MODELS)}")
   need(config.model.conv_algorithm in CONV_ALGORITHMS,

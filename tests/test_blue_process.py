@@ -272,3 +272,53 @@ def test_samplers_follow_the_forward_process_of_the_initial_noise(stats8, blend)
     errs = [err(right, "heun", n) for n in (8, 32, 128)]
     assert errs[2] < 1e-3 and errs[2] < errs[1] < errs[0]
     assert err(oracle(lambda g: blue0 - eps0), "heun", 128) > 0.02
+
+
+def _blue_matrix(noise, size=8):
+  """B [d, d] with L_b eps = B eps (flattened), from impulse responses of the operator."""
+  d = size * size
+  return np.asarray(noise.apply(jnp.eye(d).reshape(d, size, size, 1))).reshape(d, d).T
+
+
+def _empirical_cov(x):
+  flat = np.asarray(x, np.float64).reshape(x.shape[0], -1)
+  return flat.T @ flat / len(flat)
+
+
+@pytest.mark.parametrize("g1", [0.0, 0.5, 1.0])
+def test_samplers_start_from_the_training_law_at_t1(stats8, g1):
+  """x_1 ~ N(0, L_1 L_1^T) with L_1 = g(1) I + (1 - g(1)) L_b (methods.md §2.2), for the
+  blue-noise process and the time-varying DDIM; a white start only when g(1) = 1."""
+  from bluediff.processes.ddpm import DDPM, linear_alpha_bar
+  noise = SpectralNoise.from_spectrum(stats8.spectrum)
+  lmat = g1 * np.eye(64) + (1 - g1) * _blue_matrix(noise)
+  want = lmat @ lmat.T
+  shape, key = (8192, 8, 8, 1), jax.random.key(5)
+  zero_net = lambda x, t: jnp.zeros(x.shape[:-1] + (2,))     # noqa: E731  (Euler keeps x_1)
+  blue = BlueNoiseDiffusion(noise, Gamma("constant", value=g1))
+  x1 = jax.jit(lambda k: blue.sample(zero_net, k, shape, num_steps=1))(key)
+  abar = jnp.asarray(linear_alpha_bar(1000), jnp.float32)
+  ddpm = DDPM(noise, Gamma("constant", value=g1), abar, time_varying=True)
+  # with a zero network one deterministic DDIM step T -> 0 returns x_T / sqrt(abar_T)
+  xt = jax.jit(lambda k: ddpm.sample(zero_net, k, shape, num_steps=1))(key) * np.sqrt(abar[-1])
+  for x in (x1, xt):
+    np.testing.assert_allclose(_empirical_cov(x), want, atol=0.06)
+  if g1 < 1:   # the old white start fails this by far
+    assert np.abs(want - np.eye(64)).max() > 0.12
+
+
+def test_ddim_fresh_noise_is_coloured_by_L_j(stats8):
+  """eta > 0 in the time-varying DDIM: x_j = ... + s L_j z, s = eta sqrt((1-ab_j)/(1-ab_k))
+  sqrt(1 - ab_k/ab_j) (methods.md §2.3), so with x = 0 and a zero network x_j ~ N(0, s^2 L_j L_j^T)."""
+  from bluediff.processes.ddpm import DDPM, linear_alpha_bar
+  noise = SpectralNoise.from_spectrum(stats8.spectrum)
+  ab = linear_alpha_bar(1000)
+  p = DDPM(noise, Gamma("linear"), jnp.asarray(ab, jnp.float32), eta=1.0, time_varying=True)
+  k, j = 600, 300
+  s = np.sqrt((1 - ab[j]) / (1 - ab[k])) * np.sqrt(1 - ab[k] / ab[j])
+  g = j / 1000
+  lmat = g * np.eye(64) + (1 - g) * _blue_matrix(noise)
+  x = jnp.zeros((8192, 8, 8, 1))
+  out = jax.jit(lambda key: p.ddim_step(lambda x, t: jnp.zeros(x.shape[:-1] + (2,)), x, k, j, key))(
+      jax.random.key(3))
+  np.testing.assert_allclose(_empirical_cov(out), s ** 2 * lmat @ lmat.T, atol=0.06 * s ** 2)

@@ -3,7 +3,7 @@
 Noise operator L_t = g_t I + (1 - g_t) L_b (the same eps feeds both parts;
 `blend="vp"` divides by the per-pixel std so every pixel keeps variance 1).
 Forward: x_t = a_t L_t eps + (1 - a_t) x0 with a_t = t, t in [0, 1]
-(t = 1: white noise, since g_1 = 1).
+(t = 1: x_1 = L_1 eps, white only when g_1 = 1; samplers start there).
 
 Two heads (2C output channels):
   f1 ~ x0 - L_t eps                                  (both parametrisations)
@@ -157,12 +157,18 @@ class BlueNoiseDiffusion(Process):
     return {f"noise t={u:g}": self.mixed(eps, blue, jnp.full((shape[0],), self.gamma(u)))
             for u in (1.0, 0.5, 0.1)}
 
+  def start_state(self, key, shape) -> jax.Array:
+    """x_1 = L_1 eps [B, H, W, C]: the training law at t = 1 (blue where g(1) < 1, e.g.
+    gamma="constant" with value 0), never plain white noise."""
+    eps = jax.random.normal(key, shape)
+    return self.mixed(eps, self.noise.apply(eps), jnp.full((shape[0],), self.gamma(1.0)))
+
   def sample(self, net: Net, key, shape, *, method="euler", num_steps=250, cond=None):
     self.check_sampler(method)
     self.check_condition(cond)
     net = with_condition(net, cond)
     c = shape[-1]
-    x = jax.random.normal(key, shape)                       # g_1 = 1: white at t = 1
+    x = self.start_state(key, shape)
     grid = uniform_grid(num_steps)
     at = lambda t: jnp.full((shape[0],), t)                 # noqa: E731
     if method == "heun":

@@ -11,7 +11,7 @@ f2 ~ (L_b - I) eps (grid-free form of the supplement's sqrt(1 - abar_{k-1})
 DDIM step from k to j < k (eta = 0 deterministic; eta > 0 adds noise):
   x0_hat = (x_k - sqrt(1 - abar_k) f1) / sqrt(abar_k)
   n_j    = f1 + (g_k - g_j) f2                        (L_j eps; = f1 for white)
-  x_j    = sqrt(abar_j) x0_hat + sqrt(1 - abar_j - s^2) n_j + s z,
+  x_j    = sqrt(abar_j) x0_hat + sqrt(1 - abar_j - s^2) n_j + s L_j z,
   s      = eta sqrt((1 - abar_j) / (1 - abar_k)) sqrt(1 - abar_k / abar_j).
 Head-2 loss weight: see `_weight` (ours; the supplement gives none).
 """
@@ -62,9 +62,14 @@ class DDPM(Process):
     g = per_example(self._g(k))
     return g * eps + (1.0 - g) * blue
 
+  def coloured(self, eps, k):
+    """L_k eps for white eps [B, H, W, C] and times k [B]: the noise law at step k (the
+    start state at k = T, DDIM's fresh noise at eta > 0)."""
+    return self.mixed(eps, self.noise.apply(eps), k) if self.time_varying else self.noise.apply(eps)
+
   def forward(self, x0, eps, k):
     """x_k for integer-valued k [B] (float), and the noise L_k eps."""
-    n = self.mixed(eps, self.noise.apply(eps), k) if self.time_varying else self.noise.apply(eps)
+    n = self.coloured(eps, k)
     ab = per_example(self.alpha_bar[k.astype(jnp.int32)])
     return jnp.sqrt(ab) * x0 + jnp.sqrt(1.0 - ab) * n, n
 
@@ -111,8 +116,7 @@ class DDPM(Process):
       dg = self._g(jnp.asarray(k, jnp.float32)) - self._g(jnp.asarray(j, jnp.float32))
       n_j = f1 + dg * f[..., c:]
     s = self.eta * jnp.sqrt((1.0 - ab_j) / (1.0 - ab_k)) * jnp.sqrt(1.0 - ab_k / ab_j)
-    z = jax.random.normal(key, x.shape)
-    z = z if self.time_varying else self.noise.apply(z)
+    z = self.coloured(jax.random.normal(key, x.shape), jnp.full((x.shape[0],), j, jnp.float32))
     return jnp.sqrt(ab_j) * x0_hat + jnp.sqrt(jnp.maximum(1.0 - ab_j - s ** 2, 0.0)) * n_j + s * z
 
   def sample(self, net: Net, key, shape, *, method="ddim", num_steps=50, cond=None):
@@ -121,8 +125,8 @@ class DDPM(Process):
     t = self.train_steps
     grid = jnp.round(jnp.linspace(0, t, num_steps + 1)).astype(jnp.int32)   # 0 = k_0 < ... < k_n = T
     k_init, k_loop = jax.random.split(key)
-    eps = jax.random.normal(k_init, shape)
-    x = eps if self.time_varying else self.noise.apply(eps)   # x_T ~ the noise at T (g_T = 1)
+    # x_T ~ L_T eps, the training law at k = T (blue where g(1) < 1), not white noise
+    x = self.coloured(jax.random.normal(k_init, shape), jnp.full((shape[0],), t, jnp.float32))
 
     def body(i, x):
       return self.ddim_step(net, x, grid[num_steps - i], grid[num_steps - i - 1],

@@ -42,18 +42,56 @@ class Gamma:
       return u
     if self.kind == "constant":
       return jnp.full_like(u, self.value)
+    # v(u) = st (1 - u) + en u hits st and en exactly at u = 0, 1 (st + (en - st) u may
+    # not), so g(0) = 0 and g(1) = 1 hold to the bit. (No clip: jax.grad of a clip at its
+    # bound is halved, and Heun reads g'(1).)
+    v = self.start * (1.0 - u) + self.end * u
+    lo, hi = self._unnormalised(self.start), self._unnormalised(self.end)
+    return (self._unnormalised(v) - lo) / (hi - lo)
+
+  def _unnormalised(self, v):
+    """The reference's curve up to an affine map (which the normalisation cancels):
+    sigmoid(v / tau) = (1 + tanh(v / 2 tau)) / 2, or cos^2(v pi / 2)^tau."""
+    v = jnp.asarray(v, jnp.float32)
     if self.kind == "sigmoid":
-      s = lambda v: jax.nn.sigmoid(v / self.tau)          # noqa: E731
-      lo, hi = s(self.start), s(self.end)
-      return (s(self.start + (self.end - self.start) * u) - lo) / (hi - lo)
+      # tanh keeps full relative precision near 0, where sigmoid sits at 0.5: at tau = 1000
+      # float32 sigmoid differences lose ~1e-4 of g, tanh differences ~1e-7.
+      return jnp.tanh(v / (2.0 * self.tau))
     if self.kind == "cosine":
-      c = lambda v: jnp.cos(v * jnp.pi / 2) ** (2 * self.tau)   # noqa: E731
-      lo, hi = c(self.start), c(self.end)
-      return (c(self.start + (self.end - self.start) * u) - lo) / (hi - lo)
+      # (cos^2)^tau, not cos^(2 tau): float32 cos(pi/2) is -4e-8, and a negative base to a
+      # non-integer power is NaN. `gamma_problem` keeps [st, en] where cos^2 is monotone.
+      return jnp.square(jnp.cos(v * (jnp.pi / 2))) ** self.tau
     raise ValueError(f"gamma schedule {self.kind!r} is unknown; choose one of {list(GAMMAS)}")
 
   def derivative(self, u: jax.Array) -> jax.Array:
     return jax.vmap(jax.grad(lambda v: self(v)))(jnp.asarray(u, jnp.float32))
+
+
+def gamma_problem(kind: str, start: float, end: float, tau: float) -> str | None:
+  """Why (st, en, tau) gives no finite, monotone g with g(0) = 0, g(1) = 1 (None: it does).
+
+  sigmoid: any st != en with tau > 0 whose s(st), s(en) differ in float32 (the
+  normaliser); cosine: tau > 0 and [st, en] inside one interval [k, k + 1] of
+  integers, where cos^2(v pi / 2) is monotone (en = 3 passes its zero at 1).
+  """
+  import math
+  if kind not in ("sigmoid", "cosine"):
+    return None
+  if not tau > 0:
+    return f"gamma_tau={tau} must be positive"
+  if kind == "cosine":
+    lo_v, hi_v = min(start, end), max(start, end)
+    if math.floor(lo_v) != math.floor(hi_v) and hi_v != math.floor(lo_v) + 1:
+      return (f"the cosine gamma is not monotone on [gamma_start, gamma_end]=[{start}, {end}]: "
+              f"keep both inside one [k, k+1], e.g. [0, 1]")
+  if kind == "sigmoid":   # the reference's float32 normaliser s(en) - s(st)
+    f = lambda v: float(jax.nn.sigmoid(jnp.float32(v) / jnp.float32(tau)))   # noqa: E731
+  else:
+    f = lambda v: float(Gamma(kind, start, end, tau)._unnormalised(v))   # noqa: E731
+  if f(start) == f(end):
+    return (f"the {kind} gamma is flat in float32 over [gamma_start, gamma_end]=[{start}, {end}] "
+            f"with tau={tau} (g = 0/0): widen the range or lower tau")
+  return None
 
 
 def gamma_from_config(process_config) -> Gamma:
