@@ -24,14 +24,21 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 def kid(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100,
         subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
-  """Kernel Inception Distance: (mean of unbiased MMD^2 over random subsets, its standard error)."""
+  """Kernel Inception Distance: (mean, standard deviation) of the unbiased MMD^2 over
+  `num_subsets` random subsets of min(subset_size, N_a, N_b) points of each set.
+
+  The spread is the subsets' std (ddof 0, torch-fidelity's kernel_inception_distance_std),
+  not std / sqrt(num_subsets): the subsets overlap, so that "standard error" is ~10x
+  too small at 100 subsets. Subset i draws rng.choice(N_a) then rng.choice(N_b) from
+  np.random.default_rng(seed), without replacement.
+  """
   a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
   size = min(subset_size, len(a), len(b))
   rng = np.random.default_rng(seed)
   vals = np.array([mmd2_unbiased(a[rng.choice(len(a), size, replace=False)],
                                  b[rng.choice(len(b), size, replace=False)])
                    for _ in range(num_subsets)])
-  return float(vals.mean()), float(vals.std(ddof=1) / np.sqrt(num_subsets)) if num_subsets > 1 else 0.0
+  return float(vals.mean()), float(vals.std())
 
 
 def _pairwise_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -45,13 +52,28 @@ def _knn_radii(x: np.ndarray, k: int) -> np.ndarray:
   return np.sort(d, axis=1)[:, k]     # column 0 is the point itself
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+def equal_sizes(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """x [N, D], y [M, D] -> both of min(N, M) points: a fixed random subset (seed) of the larger."""
+  n = min(len(x), len(y))
+  rng = np.random.default_rng(seed)
+  if len(x) > n:
+    x = x[np.sort(rng.choice(len(x), n, replace=False))]
+  if len(y) > n:
+    y = y[np.sort(rng.choice(len(y), n, replace=False))]
+  return x, y
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3,
+                     seed: int = 0) -> tuple[float, float]:
   """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN manifolds.
 
-  precision: share of fake points inside the union of real k-NN balls;
-  recall: share of real points inside the union of fake k-NN balls.
+  real [R, D], fake [F, D]. precision: share of fake points inside the union of real
+  k-NN balls; recall: share of real points inside the union of fake k-NN balls.
+  The larger set is first subsampled (fixed seed) to the smaller's size: a k-NN
+  radius shrinks with the density, so a 10x larger real set alone lowers precision
+  and raises recall.
   """
-  real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+  real, fake = equal_sizes(np.asarray(real, np.float64), np.asarray(fake, np.float64), seed)
   r_real, r_fake = _knn_radii(real, k), _knn_radii(fake, k)
   d = _pairwise_distances(fake, real)            # [F, R]
   precision = np.mean((d <= r_real[None, :]).any(axis=1))

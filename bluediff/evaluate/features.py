@@ -1,7 +1,7 @@
 """Inception features over the device mesh, and cached reference statistics.
 
-Reference features are cached per (dataset, split, resolution, count, weights
-hash) in the user cache, so a sweep of evaluations extracts them once. They
+Reference features are cached per (dataset, split, resolution, image count,
+weights hash) in the user cache, so a sweep of evaluations extracts them once. They
 are stored as features (not only mean/covariance) because KID and
 precision/recall need the points.
 """
@@ -53,35 +53,65 @@ class InceptionFeatures:
     return feats, logits
 
 
-def reference_subset(images: np.ndarray, num: int) -> np.ndarray:
-  """The fixed subset of a split the reference uses (num = 0 or >= len: all of it)."""
-  if num and num < len(images):
-    return images[np.random.default_rng(REFERENCE_SEED).permutation(len(images))[:num]]
-  return images
+def reference_indices(size: int, num: int) -> np.ndarray:
+  """Indices [M] into a split of `size` images: the fixed random subset the reference
+  uses (num = 0 or >= size: all of it, in order)."""
+  if num and num < size:
+    return np.random.default_rng(REFERENCE_SEED).permutation(size)[:num]
+  return np.arange(size)
 
 
-def reference_cache_path(dataset: str, split: str, image_size: int, num: int,
+def reference_count(size: int, num: int) -> int:
+  """How many images the reference of a split of `size` images holds."""
+  return min(num, size) if num else size
+
+
+def load_reference_images(dataset: str, split: str, image_size: int, num: int = 0,
+                          data_dir: str = "", limit: int | None = None,
+                          chunk: int = 1000) -> np.ndarray:
+  """uint8 [M, S, S, C]: the reference subset of a split (its first `limit` images).
+
+  Reads only the chosen records, `chunk` at a time: a 10k reference from a training
+  split (LSUN-Bedroom's has 3M images) never decodes the whole split.
+  """
+  from bluediff.data.sources import dataset_spec, open_source, to_model_range, to_uint8
+  source = open_source(dataset, split, data_dir)
+  idx = reference_indices(len(source), num)[:limit]
+  crop = dataset_spec(dataset).center_crop
+  parts = []
+  for i in range(0, len(idx), chunk):
+    records = source.__getitems__([int(j) for j in idx[i:i + chunk]])
+    # a list, not a stack: LSUN's images differ in size before the crop and resize
+    parts.append(to_uint8(to_model_range([r["image"] for r in records], image_size, crop)))
+  return np.concatenate(parts)
+
+
+def reference_cache_path(dataset: str, split: str, image_size: int, count: int,
                          weights_hash: str) -> str:
-  return cache_dir("fid_reference", f"{dataset}-{split}-{image_size}px-n{num or 'all'}-"
+  """The cache file of a reference: keyed by split and by the number of images it
+  holds (not the number asked for), so a 300-image validation set is never reused
+  as a 10k one."""
+  return cache_dir("fid_reference", f"{dataset}-{split}-{image_size}px-n{count}-"
                    f"{weights_hash[:16]}.npz")
 
 
 def reference_features(extract: InceptionFeatures, dataset: str, split: str, image_size: int,
                        num: int = 0, data_dir: str = "") -> np.ndarray:
   """Inception features [M, 2048] of a dataset split (num > 0: a fixed random subset)."""
-  path = reference_cache_path(dataset, split, image_size, num, extract.weights_hash)
+  from bluediff.data.sources import open_source
+  count = reference_count(len(open_source(dataset, split, data_dir)), num)
+  path = reference_cache_path(dataset, split, image_size, count, extract.weights_hash)
   if os.path.exists(path):
     try:
       with np.load(path, allow_pickle=False) as f:
         feats = f["features"]
-      if feats.ndim == 2 and feats.shape[1] == FEATURE_DIM and np.isfinite(feats).all():
+      if feats.shape == (count, FEATURE_DIM) and np.isfinite(feats).all():
         return feats
       print(f"warning: reference cache {path} holds the wrong array; rebuilding it")
     except Exception as e:  # a damaged cache is rebuilt, never trusted
       print(f"warning: reference cache {path} is unreadable ({e}); rebuilding it")
-  from bluediff.data.sources import load_split, to_uint8
-  images, _ = load_split(dataset, split, image_size, data_dir)
-  feats, _ = extract(to_uint8(reference_subset(images, num)), desc=f"reference {dataset}/{split}")
+  images = load_reference_images(dataset, split, image_size, num, data_dir)
+  feats, _ = extract(images, desc=f"reference {dataset}/{split}")
   if jax.process_index() == 0:
     save_npz_atomic(path, features=feats)
   return feats

@@ -17,46 +17,72 @@ import functools
 import json
 import os
 import time
+import zipfile
 from typing import Callable
 
 import jax
 import numpy as np
 
 from bluediff.config import ConfigError
-from bluediff.data.sources import check_prepared, load_split, to_uint8
+from bluediff.data.sources import check_prepared, to_uint8
 from bluediff.images import save_grid
 from bluediff.sampling import generate, load_params, restore
 from bluediff.train import Experiment, build_experiment
 
 INCEPTION_METRICS = ("fid", "kid", "precision_recall", "inception_score")
+MIN_REFERENCE = 10_000   # fewer reference images: a rank-deficient 2048-d covariance
 
 
 def load_samples(path: str, image_shape) -> np.ndarray:
   """images uint8 [N, H, W, C] from a samples.npz, checked against the config."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"--samples={path} does not exist")
-  with np.load(path, allow_pickle=False) as f:
+  not_npz = ConfigError(f"--samples={path} is not an .npz file (mode=sample writes one: "
+                        f"np.savez with an 'images' array)")
+  try:   # np.load reads any other file as a pickle, which allow_pickle=False refuses
+    f = np.load(path, allow_pickle=False)
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+    raise not_npz from None
+  if not isinstance(f, np.lib.npyio.NpzFile):   # a bare .npy array
+    raise not_npz
+  with f:
     if "images" not in f.files:
       raise ConfigError(f"{path} has no 'images' array (it has {f.files})")
-    images = f["images"]
+    try:
+      images = f["images"]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:   # a damaged member
+      raise ConfigError(f"--samples={path}: cannot read 'images' ({type(e).__name__})") from None
   if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
     raise ConfigError(f"--samples={path}: expected images uint8 [N, {', '.join(map(str, image_shape))}], "
                      f"got {images.dtype} {list(images.shape)}")
   return images
 
 
-def protocol(config, num_steps: int | None = None) -> dict:
+def protocol(config, conditional: bool, num_steps: int | None = None) -> dict:
   """The fixed evaluation protocol, printed and stored with the metrics."""
   return {"num_samples": config.eval.num_samples, "seed": config.eval.seed,
           "sampler": config.sampling.method,
           "num_steps": num_steps or config.sampling.num_steps,
           "weights": "ema" if config.sampling.use_ema else "raw",
           "metrics": list(config.eval.metrics),
-          "reference": f"{config.data.dataset}/{reference_split(config)}"}
+          "reference": f"{config.data.dataset}/{reference_split(config, conditional)}"}
 
 
-def reference_split(config) -> str:
-  return config.eval.reference_split or config.data.eval_split
+def reference_split(config, conditional: bool) -> str:
+  """The split the reference statistics come from: eval.reference_split, else the
+  training split for generation (as the papers' FIDs: a held-out split is often a few
+  hundred images) and the held-out split a conditional process restores."""
+  if config.eval.reference_split:
+    return config.eval.reference_split
+  return config.data.eval_split if conditional else config.data.train_split
+
+
+def warn_small_reference(count: int, name: str) -> None:
+  """One printed line when the reference holds fewer than MIN_REFERENCE images."""
+  if count < MIN_REFERENCE:
+    print(f"warning: the FID/KID reference {name} holds {count} images (< {MIN_REFERENCE}): "
+          f"its 2048-d covariance is rank-deficient and the scores are not comparable "
+          f"with published ones")
 
 
 @dataclasses.dataclass
@@ -71,6 +97,7 @@ class EvalContext:
   observations: np.ndarray | None = None   # ... and what the process restored them from
   other_restorations: dict = dataclasses.field(default_factory=dict)   # e.g. {"direct": uint8}
   params: dict | None = None               # the sampling weights, when the run was sampled here
+  reference_info: dict = dataclasses.field(default_factory=dict)   # split, count: once features exist
 
   @functools.cached_property
   def inception(self):
@@ -83,20 +110,30 @@ class EvalContext:
   def sample_outputs(self) -> tuple[np.ndarray, np.ndarray]:
     return self.inception(self.images, desc="inception samples")
 
+  @property
+  def ref_split(self) -> str:
+    return reference_split(self.config, self.exp.process.conditional)
+
   @functools.cached_property
   def reference_features(self) -> np.ndarray:
+    """Inception features [M, 2048] of the reference; records its split and size in
+    `reference_info` (stored in the protocol) and warns when M < MIN_REFERENCE."""
     from bluediff.evaluate.features import reference_features
     c = self.config
-    return reference_features(self.inception, c.data.dataset, reference_split(c),
-                              c.data.image_size, c.eval.reference_samples, c.data.data_dir)
+    feats = reference_features(self.inception, c.data.dataset, self.ref_split,
+                               c.data.image_size, c.eval.reference_samples, c.data.data_dir)
+    self.reference_info = {"reference_split": self.ref_split, "reference_count": len(feats)}
+    if self.exp.is_chief:
+      warn_small_reference(len(feats), f"{c.data.dataset}/{self.ref_split}")
+    return feats
 
   @functools.cached_property
   def reference_images(self) -> np.ndarray:
     """uint8 reference images (the FID reference subset, at most as many as samples)."""
-    from bluediff.evaluate.features import reference_subset
+    from bluediff.evaluate.features import load_reference_images
     c = self.config
-    x, _ = load_split(c.data.dataset, reference_split(c), c.data.image_size, c.data.data_dir)
-    return to_uint8(reference_subset(x, c.eval.reference_samples)[:len(self.images)])
+    return load_reference_images(c.data.dataset, self.ref_split, c.data.image_size,
+                                 c.eval.reference_samples, c.data.data_dir, limit=len(self.images))
 
 
 def _digits(ctx: EvalContext) -> dict:
@@ -118,14 +155,14 @@ def _fid(ctx: EvalContext) -> dict:
 def _kid(ctx: EvalContext) -> dict:
   from bluediff.evaluate.feature_metrics import kid
   e = ctx.config.eval
-  mean, se = kid(ctx.sample_outputs[0], ctx.reference_features, e.kid_subsets, e.kid_subset_size)
-  return {"kid": mean, "kid_std_err": se}
+  mean, std = kid(ctx.sample_outputs[0], ctx.reference_features, e.kid_subsets, e.kid_subset_size)
+  return {"kid": mean, "kid_std": std}   # the spread over subsets (was kid_std_err: std / sqrt(subsets))
 
 
 def _precision_recall(ctx: EvalContext) -> dict:
   from bluediff.evaluate.feature_metrics import precision_recall
-  n = len(ctx.images)    # equal set sizes: the k-NN radii depend on the density
-  precision, recall = precision_recall(ctx.reference_features[:n], ctx.sample_outputs[0],
+  # precision_recall subsamples the larger set: the k-NN radii depend on the density
+  precision, recall = precision_recall(ctx.reference_features, ctx.sample_outputs[0],
                                        ctx.config.eval.pr_k)
   return {"precision": precision, "recall": recall}
 
@@ -272,7 +309,7 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
   metrics = {}
   for name in config.eval.metrics:
     metrics.update(METRICS[name](ctx))
-  results = {"protocol": proto, "metrics": metrics}
+  results = {"protocol": {**proto, **ctx.reference_info}, "metrics": metrics}
   if exp.is_chief:
     shown = images[:config.training.grid_size]
     if observations is not None:   # observation | (direct |) restoration | reference
@@ -286,6 +323,7 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
       with open(path, "w") as f:
         json.dump(results, f, indent=2)
     row = {k: proto.get(k) for k in ("checkpoint_step", "sampler", "num_steps", "num_samples")}
+    row.update(ctx.reference_info)
     with open(os.path.join(workdir, "evaluations.jsonl"), "a") as f:
       f.write(json.dumps({**row, "tag": tag, "time": time.time(), "metrics": metrics}) + "\n")
     shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
@@ -307,7 +345,8 @@ def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None 
           raise ConfigError(f"{samples_path}: a conditional process's samples need "
                             f"'references' and 'observations' arrays (mode=sample writes them)")
         refs, obs = f["references"], f["observations"]
-    proto = {**protocol(config), "source": os.path.abspath(samples_path), "num_samples": len(images)}
+    proto = {**protocol(config, exp.process.conditional), "source": os.path.abspath(samples_path),
+             "num_samples": len(images)}
     for k in ("sampler", "num_steps", "seed", "weights"):
       proto.pop(k)
     tag = "samples-" + os.path.splitext(os.path.basename(samples_path))[0]
@@ -319,7 +358,7 @@ def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None 
     refs = held_out_references(exp, config.eval.num_samples)
   out = []
   for num_steps in (config.eval.sampling_steps or (config.sampling.num_steps,)):
-    proto = {**protocol(config, num_steps), "checkpoint_step": restored}
+    proto = {**protocol(config, exp.process.conditional, num_steps), "checkpoint_step": restored}
     print("evaluation protocol: " + json.dumps(proto))
     tag = f"step{restored}-{config.sampling.method}{num_steps}"
     if refs is None:
