@@ -1,4 +1,6 @@
-"""Blur diffusion on LSUN-Bedroom 64 with the paper's settings (see church64_blur.py).
+"""Blur diffusion on LSUN-Bedroom 64 with the paper's settings (see church64_blur.py:
+the reference's sampled sigma-0.4 px blur, process.blur_d=discrete; the continuous Neumann
+blur is --config.process.blur_d=continuous).
 Paper FID: DDPM 9.24 -> blur 7.86. DDPM twin: --config.process.blur_schedule=none
 
   tfds build lsun/bedroom --file_format=array_record    # once

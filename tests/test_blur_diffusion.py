@@ -10,8 +10,7 @@ from bluediff.bases import (IdentityBasis, dct_basis, dct_eigenvalues, dct_frequ
                             zero_boundary_blur_matrix)
 from bluediff.degradations import gaussian_kernel_1d
 from bluediff.noise import WhiteNoise
-from bluediff.processes.blur_diffusion import (BlurDiffusion, ComponentSchedule, blur_steps,
-                                               linear_log_abar)
+from bluediff.processes.blur_diffusion import BlurDiffusion, blur_steps, blur_tables, linear_log_abar
 from bluediff.processes.ddpm import linear_alpha_bar
 
 
@@ -66,9 +65,7 @@ def test_svd_basis_is_orthonormal_and_diagonalises_the_zero_boundary_blur():
 def _process(basis, size, f_max, steps=1000, schedule="quartic", x0_min_abar=1e-3):
   lam = dct_frequencies(size, size)
   cum_f = np.cumsum(blur_steps(schedule, steps, f_max))
-  sched = ComponentSchedule(jnp.asarray(linear_log_abar(steps), jnp.float32),
-                            jnp.asarray(cum_f, jnp.float32),
-                            jnp.asarray(-lam * 0.4 ** 2 / 2 if f_max else np.zeros_like(lam), jnp.float32))
+  sched = blur_tables(linear_log_abar(steps), cum_f, -lam * 0.4 ** 2 / 2 if f_max else np.zeros_like(lam))
   return BlurDiffusion(basis, sched, WhiteNoise(), x0_min_abar=x0_min_abar)
 
 
@@ -103,11 +100,11 @@ def test_simulated_forward_steps_match_the_closed_form_marginal():
   x = x0
   key = jax.random.key(1)
   for i in range(1, 13):                               # x_i = U(sqrt(A_i) x_bar + sqrt(1 - A_i) z)
-    step = p._step_factor(i, m)
+    factor, added = p.transition(i, i - 1, m)
     z = jax.random.normal(jax.random.fold_in(key, i), x.shape)
-    x = p.basis.inverse(jnp.sqrt(step) * p.basis.forward(x) + jnp.sqrt(1 - step) * z)
+    x = p.basis.inverse(factor * p.basis.forward(x) + jnp.sqrt(added) * z)
   xb = np.asarray(p.basis.forward(x))[..., 0]
-  a = np.asarray(p.schedule(jnp.full((1,), 12)))[0, ..., 0]
+  a = np.asarray(p.schedule.a(jnp.full((1,), 12)))[0, ..., 0] ** 2       # Abar
   mean_want = np.sqrt(a) * np.asarray(p.basis.forward(x0[:1]))[0, ..., 0]
   var_want = 1 - a
   assert np.all(np.abs(xb.mean(0) - mean_want) < 5 * np.sqrt(var_want / m) + 1e-5)
@@ -118,8 +115,8 @@ def test_simulated_forward_steps_match_the_closed_form_marginal():
 def _oracle(p, x0):
   def net(x, t):
     i = jnp.round(t * p.num_steps).astype(jnp.int32)
-    a = p.schedule(i)
-    n_bar = (p.basis.forward(x) - jnp.sqrt(a) * p.basis.forward(x0)) / jnp.sqrt(1 - a)
+    a, var = p.schedule.a(i), p.schedule.var(i)
+    n_bar = (p.basis.forward(x) - a * p.basis.forward(x0)) / jnp.sqrt(var)
     return p.basis.inverse(n_bar)
   return net
 
@@ -226,7 +223,7 @@ def test_unidentifiable_components_do_not_leak_into_the_low_frequencies():
   errors = {}
   for amin in (0.0, 1e-3):
     p = _process(dct_basis(16, 16), 16, 2.25, x0_min_abar=amin)
-    a = np.asarray(p.schedule(jnp.full((1,), i)))[0, ..., 0]
+    a = np.asarray(p.schedule.a(jnp.full((1,), i)))[0, ..., 0] ** 2      # Abar
     assert a.max() > 0.1 and a.min() < 1e-6          # some components kept, some blurred away
     err = 0.03 * WhiteNoise()(jax.random.key(2), x0.shape)
     _, x0_bar, _, _ = p._predict(lambda x, t: n + err, p.forward(x0, n, jnp.full((4,), i)), i)
@@ -237,3 +234,167 @@ def test_unidentifiable_components_do_not_leak_into_the_low_frequencies():
   own = np.asarray(p.basis.forward(err))[..., 0] * np.sqrt((1 - a) / a)
   own = np.sqrt(np.mean(own[:, low] ** 2))
   assert errors[1e-3] < 1.3 * own and errors[0.0] > 3 * own
+
+
+# --- Hoogeboom & Salimans' blurring diffusion (methods.md §4-5), against a numpy oracle ---
+
+def _hoogeboom_config(size=8, steps=100, **process):
+  from configs import base
+  c = base.get_config()
+  c.data.image_size = size
+  c.process.name, c.process.train_steps, c.process.blur_schedule = "blur_diffusion", steps, "hoogeboom"
+  c.process.update(process)
+  return c
+
+
+def _hoogeboom_np(t, size, s_max=20.0, floor=1e-3):
+  """(alpha_t, d_k(t) [H, W], sigma_t^2) from the paper's equations: alpha = cos(u),
+  sigma = sin(u) with u linear in t between the angles of log SNR +10 and -10
+  (the clipped cosine schedule), d = (1 - floor) exp(-lambda tau) + floor,
+  tau = (s_max sin^2(pi t / 2))^2 / 2, lambda_k = (pi i / H)^2 + (pi j / W)^2."""
+  u0, u1 = np.arctan(np.exp(-5.0)), np.arctan(np.exp(5.0))
+  u = u0 + (u1 - u0) * t
+  i, j = np.arange(size)[:, None], np.arange(size)[None, :]
+  lam = (np.pi * i / size) ** 2 + (np.pi * j / size) ** 2
+  tau = (s_max * np.sin(np.pi * t / 2) ** 2) ** 2 / 2
+  return np.cos(u), (1 - floor) * np.exp(-lam * tau) + floor, np.sin(u) ** 2
+
+
+def _dct2(x):
+  """Orthonormal 2-D DCT-II of [B, H, W, 1] images -> [B, H, W] (numpy, dense matrices)."""
+  c = dense_dct(x.shape[1])
+  return np.einsum("kh,lw,bhw->bkl", c, c, np.asarray(x, np.float64)[..., 0])
+
+
+def _idct2(xb):
+  c = dense_dct(xb.shape[1])
+  return np.einsum("kh,lw,bkl->bhw", c, c, xb)[..., None]
+
+
+def _hoogeboom_fixture(seed=0):
+  x0 = 0.8 * np.tanh(np.random.default_rng(seed).normal(size=(2, 8, 8, 1)))
+  n = np.random.default_rng(seed + 1).normal(size=x0.shape)
+  return x0, n
+
+
+def _np_x(x0, n, i, steps=100):
+  """x_i in pixel space from the oracle's law (row 0: the data)."""
+  if i == 0:
+    return x0
+  alpha, d, s2 = _hoogeboom_np(i / steps, 8)
+  return _idct2(alpha * d * _dct2(x0) + np.sqrt(s2) * _dct2(n))
+
+
+def test_hoogeboom_forward_has_blurred_signal_and_isotropic_noise():
+  """Per component, x_t = alpha_t d_k(t) x0_bar + sigma_t n_bar: mean alpha_t d_k(t) x0_bar,
+  variance sigma_t^2 = 1 - alpha_t^2 for every component; with s_max = 20 (the preset's
+  default) everything but the mean is blurred away at t = 1."""
+  from bluediff.processes.blur_diffusion import build_blur_diffusion
+  p = build_blur_diffusion(_hoogeboom_config(), WhiteNoise())
+  x0, n = _hoogeboom_fixture()
+  zero = jnp.zeros(x0.shape, jnp.float32)
+  for i in (5, 30, 60, 100):
+    alpha, d, s2 = _hoogeboom_np(i / 100, 8)
+    ii = jnp.full((2,), i)
+    mean = _dct2(p.forward(jnp.asarray(x0, jnp.float32), zero, ii))
+    np.testing.assert_allclose(mean, alpha * d * _dct2(x0), atol=2e-6)
+    noise = _dct2(p.forward(zero, jnp.asarray(n, jnp.float32), ii))        # = sigma_k n_bar_k
+    np.testing.assert_allclose(noise, np.sqrt(s2) * _dct2(n), atol=1e-5)
+    var = np.asarray(p.schedule.var(ii))[0, ..., 0]
+    np.testing.assert_allclose(var, np.full((8, 8), s2), rtol=1e-5)     # isotropic
+  # at t = 1 only the mean survives: every other component keeps d = the 0.001 floor
+  a = np.asarray(p.schedule.a(jnp.full((1,), 100)))[0, ..., 0]
+  assert (a / a[0, 0]).ravel()[1:].max() < 1.01e-3
+
+
+def test_hoogeboom_ancestral_step_is_the_gaussian_posterior():
+  """q(x_j | x_i, x0) per component by Gaussian conditioning on the joint of (x_j, x_i):
+  Cov = (a_i / a_j) s_j^2, mean = a_j x0 + Cov / s_i^2 (x_i - a_i x0), var = s_j^2 - Cov^2 / s_i^2.
+  The ancestral step (exact eps, so x0_hat = x0) equals mean + sqrt(var) z."""
+  from bluediff.processes.blur_diffusion import build_blur_diffusion
+  p = build_blur_diffusion(_hoogeboom_config(x0_min_abar=0.0), WhiteNoise())
+  x0, n = _hoogeboom_fixture()
+  key = jax.random.key(7)
+  z_bar = _dct2(WhiteNoise()(key, x0.shape))                  # the step's own fresh noise
+  for i, j in ((60, 59), (60, 40), (15, 5)):
+    alpha_i, d_i, v_i = _hoogeboom_np(i / 100, 8)
+    alpha_j, d_j, v_j = _hoogeboom_np(j / 100, 8)
+    a_i, a_j = alpha_i * d_i, alpha_j * d_j
+    cov = a_i / a_j * v_j
+    x_i = _np_x(x0, n, i)
+    mean = a_j * _dct2(x0) + cov / v_i * (_dct2(x_i) - a_i * _dct2(x0))
+    var = v_j - cov ** 2 / v_i
+    got = p.ancestral_step(lambda x, t: jnp.asarray(n, jnp.float32), jnp.asarray(x_i, jnp.float32),
+                           i, key, j)
+    np.testing.assert_allclose(_dct2(got), mean + np.sqrt(var) * z_bar, atol=2e-4)
+    c_x, c_x0, v = (np.asarray(c)[0, ..., 0] for c in p.posterior(i, j, 1))
+    np.testing.assert_allclose(v, var, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(c_x, cov / v_i, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(c_x0, a_j - cov / v_i * a_i, rtol=1e-3, atol=1e-6)
+    k = (0, 0, 1)                                    # the lowest non-constant frequency alone
+    assert abs(c_x[k[1:]] * _dct2(x_i)[k] + c_x0[k[1:]] * _dct2(x0)[k] - mean[k]) < 1e-5
+
+
+def test_hoogeboom_x0_hat_and_ddim_invert_the_forward_law():
+  """x0_hat = (x_bar - sigma_t n_hat_bar) / (alpha_t d_k(t)) per component, for an eps
+  estimate with an error; DDIM with the true eps maps x_i (the oracle's law) onto x_j."""
+  from bluediff.processes.blur_diffusion import build_blur_diffusion
+  p = build_blur_diffusion(_hoogeboom_config(x0_min_abar=0.0), WhiteNoise())
+  x0, n = _hoogeboom_fixture()
+  err = 0.01 * np.random.default_rng(5).normal(size=x0.shape)
+  alpha, d, s2 = _hoogeboom_np(0.05, 8)
+  x_i = _np_x(x0, n, 5)
+  _, x0_bar, _, _ = p._predict(lambda x, t: jnp.asarray(n + err, jnp.float32),
+                               jnp.asarray(x_i, jnp.float32), 5)
+  want = (_dct2(x_i) - np.sqrt(s2) * _dct2(n + err)) / (alpha * d)
+  assert np.abs(_idct2(want)).max() < 1                       # the pixel clip is inactive
+  np.testing.assert_allclose(np.asarray(x0_bar)[..., 0], want, atol=2e-5)
+  net = lambda x, t: jnp.asarray(n, jnp.float32)   # noqa: E731
+  for i, j in ((100, 80), (80, 50), (50, 20), (20, 0)):
+    got = p.ddim_step(net, jnp.asarray(_np_x(x0, n, i), jnp.float32), i, j)
+    np.testing.assert_allclose(np.asarray(got), _np_x(x0, n, j), atol=2e-4)
+
+
+def test_lsun_presets_use_the_reference_blur():
+  """church64 / bedroom64: the reference's schedule (main.py, train.sh): a Gaussian of sigma
+  0.4 px sampled on 2 * 64 - 1 taps, linear betas 1e-4..0.02 over N = 1000, quartic f with
+  f(N) = (0.15 / 0.4)^2 and f(0) = 0. In the DCT basis (Neumann boundary) per axis its
+  damping is the diagonal of C B C^T for the reflected blur matrix B; with basis=svd it
+  is the reference's own zero-boundary singular values (its loop omits the +63 tap)."""
+  from configs import bedroom64_blur, church64_blur
+  from bluediff.processes.blur_diffusion import build_blur_diffusion
+  n, r = 64, 63
+  taps = np.exp(-0.5 * ((np.arange(2 * n - 1) - r) / 0.4) ** 2)
+  taps /= taps.sum()
+  neumann, zero = np.zeros((n, n)), np.zeros((n, n))
+  for i in range(n):
+    for o in range(-r, r + 1):
+      j = i + o
+      neumann[i, -j - 1 if j < 0 else 2 * n - 1 - j if j >= n else j] += taps[o + r]
+      if 0 <= j < n and o < r:                         # the reference's Deblurring.__init__
+        zero[i, j] = taps[o + r]
+  c = dense_dct(n)
+  d_dct = np.diag(c @ neumann @ c.T)
+  d_svd = np.linalg.svd(zero, compute_uv=False)
+  steps = 1000
+  f = (0.15 / 0.4) ** 2 * (np.arange(steps + 1) / steps) ** 4
+  cum_f = np.cumsum(f)
+  log_abar = np.concatenate([[0.0], np.cumsum(np.log(1 - np.linspace(1e-4, 0.02, steps)))])
+  assert abs(d_dct[-1] - 0.8385) < 1e-4 and np.exp(-(np.pi * 63 / 64) ** 2 * 0.08) < 0.47   # vs continuous
+  for module, dataset in ((church64_blur, "lsun_church"), (bedroom64_blur, "lsun_bedroom")):
+    cfg = module.get_config()
+    p = cfg.process
+    assert cfg.data.dataset == dataset and cfg.data.image_size == n
+    assert (p.name, p.basis, p.blur_schedule, p.blur_d, p.blur_kernel_size) == (
+        "blur_diffusion", "dct", "quartic", "discrete", 5)
+    assert (p.blur_s0, p.blur_s_max, p.blur_f_max, p.train_steps, p.beta_start, p.beta_end) == (
+        0.4, 0.15, -1.0, steps, 1e-4, 0.02)
+    assert p.time_scale == steps                       # the network sees the integer step
+    assert (cfg.sampling.method, cfg.sampling.num_steps) == ("ancestral", steps)
+    for basis, d in (("dct", np.outer(d_dct, d_dct)), ("svd", np.outer(d_svd, d_svd))):
+      p.basis = basis
+      proc = build_blur_diffusion(cfg, WhiteNoise())
+      for i in (1, 400, 1000):
+        got = 2 * np.asarray(proc.schedule.log_a(jnp.full((1,), i)))[0, ..., 0]
+        want = log_abar[i] + 2 * cum_f[i] * np.log(d)
+        np.testing.assert_allclose(np.sort(got.ravel()), np.sort(want.ravel()), rtol=1e-5, atol=1e-6)

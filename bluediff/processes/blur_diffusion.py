@@ -1,23 +1,30 @@
 """Blur diffusion: generalised diffusion in a rotated basis (Lee et al. 2022), methods.md §4.
 
-With an orthonormal basis U (x_bar = U^T x) and per-component Abar_{i,k}
-(i = 0..N, Abar_0 = 1, non-increasing in i):
-  x_i = U (Abar_i^{1/2} x0_bar + (1 - Abar_i)^{1/2} n_bar),   n = the noise (eps for white)
+With an orthonormal basis U (x_bar = U^T x), every schedule is two tables over
+steps i = 0..N and basis components k (`ComponentTables`): a signal scale a_{i,k}
+and a noise variance s_{i,k}^2, with a_{0,k} = 1, s_{0,k} = 0, a non-increasing
+and the noise-to-signal ratio s^2 / a^2 non-decreasing in i:
+  x_i = U (a_i x0_bar + s_i n_bar),   n = the noise (eps for white)
+Variance preserving schedules (the f(i) blurs, DDPM) have a_i = Abar_i^{1/2},
+s_i^2 = 1 - Abar_i; Hoogeboom & Salimans' blurring diffusion has a_i = alpha_t d_k(t)
+and isotropic s_i^2 = 1 - alpha_t^2, which one Abar per component cannot express.
 The network predicts n in pixel space (plain MSE, i uniform in 1..N). Each
-component is a 1-D DDPM chain with per-step factor A_i = Abar_i / Abar_{i-1}, so
+component is a 1-D Gaussian chain: from j to i it scales by a_i / a_j and adds
+variance s_i^2 - (a_i / a_j)^2 s_j^2 (`transition`), so
   ancestral  (exact, default) the per-component Gaussian posterior q(x_j | x_i, x0_hat),
              j = i - 1, or any coarser grid (DDPM's respacing)
-  reference  x_bar <- (2 - sqrt(A)) x_bar - (1 - A) / sqrt(1 - Abar) n_bar_hat + sqrt(1 - A) z
-             (no noise at i <= 2; the official code's first-order step)
-  ddim       x_j = U (Abar_j^{1/2} x0_hat_bar + (1 - Abar_j)^{1/2} n_bar_hat), any step grid
+  reference  x_bar <- (2 - A^{1/2}) x_bar - S / s_i n_bar_hat + S^{1/2} z, A^{1/2} = a_i / a_{i-1},
+             S = the step's added variance (1 - A for VP schedules; no noise at i <= 2;
+             the official code's first-order step)
+  ddim       x_j = U (a_j x0_hat_bar + s_j n_bar_hat), any step grid
 Blur: Abar_{i,k} = abar_i d_k^{2 F(i)}, F(i) = sum_{j<=i} f(j), d_k the base
 kernel's eigenvalues in the basis; f = 0 is DDPM. Non-white noise (blue,
 time-varying...) enters through n = L eps: the forward law and the ddim step
 are exact for any L (the network predicts n itself); the ancestral and
 reference steps draw their fresh z from the same L, which is exact only when
 L is diagonal in the basis (white noise), an approximation otherwise.
-The ancestral and ddim samplers set x0_hat to 0 on components whose Abar is
-below x0_min_abar before clipping it (see `_predict`).
+The ancestral and ddim samplers set x0_hat to 0 on components whose a^2 (Abar)
+is below x0_min_abar before clipping it (see `_predict`).
 """
 from __future__ import annotations
 
@@ -48,47 +55,69 @@ def blur_steps(kind: str, num_steps: int, f_max: float) -> np.ndarray:
 
 
 @struct.dataclass
-class ComponentSchedule:
-  """log Abar_{i,k} = log abar_i + 2 F(i) log d_k, as arrays: abar [N+1], F [N+1], log_d [H, W]."""
-  log_abar: jax.Array
-  cum_f: jax.Array
-  log_d: jax.Array
+class ComponentTables:
+  """The forward law per step and basis component: x_bar_{i,k} = a_{i,k} x0_bar_k + s_{i,k} n_bar_k.
+
+  log_signal [N+1, H, W]: log a (logs keep a_i / a_j finite where both underflow:
+  a blurred-away component reaches a ~ e^-700); noise_var [N+1, H, W]: s^2.
+  The same for every channel (64 px, N = 1000: 16 MB per table in float32, device buffers).
+  Rows are looked up per batch element: [B] -> [B, H, W, 1].
+  """
+  log_signal: jax.Array
+  noise_var: jax.Array
 
   @property
   def num_steps(self) -> int:
-    return self.log_abar.shape[0] - 1
+    return self.log_signal.shape[0] - 1
 
-  def log(self, i) -> jax.Array:
-    """log Abar for integer steps i [B] -> [B, H, W, 1] (ratios stay finite where Abar ~ 0)."""
-    i = jnp.asarray(i, jnp.int32)
-    return (self.log_abar[i][:, None, None] + 2.0 * self.cum_f[i][:, None, None] * self.log_d[None])[..., None]
+  def log_a(self, i) -> jax.Array:
+    return self.log_signal[jnp.asarray(i, jnp.int32)][..., None]
 
-  def __call__(self, i) -> jax.Array:
-    return jnp.exp(self.log(i))
+  def a(self, i) -> jax.Array:
+    return jnp.exp(self.log_a(i))
+
+  def var(self, i) -> jax.Array:
+    return self.noise_var[jnp.asarray(i, jnp.int32)][..., None]
 
 
-@struct.dataclass
-class HoogeboomSchedule:
-  """Blurring Diffusion Models' preset as per-component Abar: alpha_t^2 d_t(k)^2 with
-  d_t = (1 - floor) exp(-lambda_k tau_t) + floor, tau_t = s_B(t)^2 / 2,
-  s_B(t) = s_max sin^2(pi t / 2), alpha_t^2 = cos^2 of the cosine schedule (t = i / N)."""
-  log_alpha2: jax.Array     # [N + 1]
-  lam: jax.Array            # [H, W] DCT frequencies
-  s_max: float = struct.field(pytree_node=False, default=20.0)
-  floor: float = struct.field(pytree_node=False, default=0.001)
+def _tables(log_signal: np.ndarray, noise_var: np.ndarray) -> ComponentTables:
+  return ComponentTables(jnp.asarray(log_signal, jnp.float32), jnp.asarray(noise_var, jnp.float32))
 
-  @property
-  def num_steps(self) -> int:
-    return self.log_alpha2.shape[0] - 1
 
-  def log(self, i) -> jax.Array:
-    t = jnp.asarray(i, jnp.float32) / self.num_steps
-    tau = (self.s_max * jnp.sin(jnp.pi * t / 2) ** 2) ** 2 / 2
-    d = (1 - self.floor) * jnp.exp(-self.lam[None] * tau[:, None, None]) + self.floor
-    return (self.log_alpha2[jnp.asarray(i, jnp.int32)][:, None, None] + 2 * jnp.log(d))[..., None]
+def vp_tables(log_abar: np.ndarray) -> ComponentTables:
+  """Variance preserving: a = Abar^{1/2}, s^2 = 1 - Abar, from log Abar [N+1, H, W]
+  (in float64: 1 - Abar by expm1, exact where Abar ~ 1)."""
+  log_abar = np.asarray(log_abar, np.float64)
+  return _tables(0.5 * log_abar, -np.expm1(log_abar))
 
-  def __call__(self, i) -> jax.Array:
-    return jnp.exp(self.log(i))
+
+def blur_tables(log_abar: np.ndarray, cum_f: np.ndarray, log_d: np.ndarray) -> ComponentTables:
+  """Lee et al.: log Abar_{i,k} = log abar_i + 2 F(i) log d_k; abar, F [N+1], log_d [H, W]."""
+  log_abar, cum_f = np.asarray(log_abar, np.float64), np.asarray(cum_f, np.float64)
+  return vp_tables(log_abar[:, None, None] + 2.0 * cum_f[:, None, None] * np.asarray(log_d, np.float64))
+
+
+def hoogeboom_tables(num_steps: int, lam: np.ndarray, s_max: float = 20.0, floor: float = 1e-3,
+                     logsnr_min: float = -10.0, logsnr_max: float = 10.0) -> ComponentTables:
+  """Blurring Diffusion Models (Hoogeboom & Salimans) at t = i / N, methods.md §4-5.
+
+  Signal alpha_t d_k(t), d_k(t) = (1 - floor) exp(-lambda_k tau_t) + floor,
+  tau_t = s_B(t)^2 / 2, s_B(t) = s_max sin^2(pi t / 2) (px); lam [H, W] the DCT
+  frequencies lambda_k. Noise sigma_t^2 = 1 - alpha_t^2, the same for every
+  component (only the signal is blurred). alpha_t: the paper's cosine schedule
+  with log SNR clipped to [logsnr_min, logsnr_max]. Row 0 is the data (a = 1,
+  s = 0, as in DDPM), so the last ancestral step returns x0_hat.
+  """
+  t = (np.arange(num_steps + 1) / num_steps)[:, None, None]
+  tau = (s_max * np.sin(np.pi * t / 2) ** 2) ** 2 / 2
+  log_d = np.log((1 - floor) * np.exp(-np.asarray(lam, np.float64)[None] * tau) + floor)
+  lo = np.arctan(np.exp(-0.5 * logsnr_max))
+  logsnr = -2 * np.log(np.tan((np.arctan(np.exp(-0.5 * logsnr_min)) - lo) * t + lo))
+  log_alpha = -0.5 * np.logaddexp(0.0, -logsnr)            # alpha^2 = sigmoid(logsnr)
+  sigma2 = np.exp(-np.logaddexp(0.0, logsnr))               # sigmoid(-logsnr) = 1 - alpha^2
+  log_signal, noise_var = log_alpha + log_d, np.broadcast_to(sigma2, log_d.shape).copy()
+  log_signal[0], noise_var[0] = 0.0, 0.0
+  return _tables(log_signal, noise_var)
 
 
 def linear_log_abar(num_steps: int, beta_start=1e-4, beta_end=0.02) -> np.ndarray:
@@ -100,7 +129,7 @@ def linear_log_abar(num_steps: int, beta_start=1e-4, beta_end=0.02) -> np.ndarra
 class BlurDiffusion(Process):
   samplers = ("ancestral", "reference", "ddim")
   basis: Any
-  schedule: Any                  # ComponentSchedule | HoogeboomSchedule: i -> Abar [B, H, W, 1]
+  schedule: ComponentTables      # i -> a, s^2 per component [B, H, W, 1]
   noise: NoiseOperator
   time_scale: float = struct.field(pytree_node=False, default=1.0)
   x0_min_abar: float = struct.field(pytree_node=False, default=1e-3)
@@ -116,11 +145,13 @@ class BlurDiffusion(Process):
   def _t(self, i, b):
     return jnp.broadcast_to(jnp.asarray(i, jnp.float32), (b,)) / self.num_steps * self.time_scale
 
+  def _rows(self, i, b):
+    return jnp.broadcast_to(jnp.asarray(i, jnp.int32), (b,))
+
   def forward(self, x0, n, i):
-    """x_i for integer steps i [B], given the noise n (pixel space)."""
-    a = self.schedule(i)
-    return self.basis.inverse(jnp.sqrt(a) * self.basis.forward(x0) +
-                              jnp.sqrt(1.0 - a) * self.basis.forward(n))
+    """x_i = U(a_i U^T x0 + s_i U^T n) for integer steps i [B], given the noise n (pixel space)."""
+    a, var = self.schedule.a(i), self.schedule.var(i)
+    return self.basis.inverse(a * self.basis.forward(x0) + jnp.sqrt(var) * self.basis.forward(n))
 
   def loss(self, net: Net, x0, key):
     k_i, k_n = jax.random.split(key)
@@ -129,62 +160,73 @@ class BlurDiffusion(Process):
     n = self.noise(k_n, x0.shape)
     return mean_squared(net(self.forward(x0, n, i), self._t(i, b)) - n), {}
 
-  def _predict(self, net, x, i):
-    """(x_bar, x0_hat_bar, n_hat_bar, Abar_i) in the rotated basis.
+  def transition(self, i, j, b):
+    """q(x_i | x_j), j < i, per component: (factor a_i / a_j, added variance
+    s_i^2 - (a_i / a_j)^2 s_j^2), each [B, H, W, 1]. The factor comes from the logs,
+    so it stays finite where both a underflow; the variance is clamped at 0 against
+    rounding (it is >= 0 when the noise-to-signal ratio does not decrease)."""
+    i, j = self._rows(i, b), self._rows(j, b)
+    factor = jnp.exp(self.schedule.log_a(i) - self.schedule.log_a(j))
+    return factor, jnp.maximum(self.schedule.var(i) - factor ** 2 * self.schedule.var(j), 0.0)
 
-    x0_hat = (x - sqrt(1 - Abar) n_hat) / sqrt(Abar) per component, then clipped
-    to [-1, 1] in pixel space (DDPM's clip_denoised). Components with
-    Abar < x0_min_abar (signal-to-noise below -30 dB by default) are set to 0,
-    the prior mean, first: there the estimate is the eps error amplified by
-    1 / sqrt(Abar) (up to 1e10 once blurred away), and the pixel-space clip
+  def posterior(self, i, j, b):
+    """q(x_j | x_i, x0) per component = N(c_x x_bar_i + c_x0 x0_bar, var), j < i:
+    (c_x, c_x0, var), each [B, H, W, 1]. With (f, S) = transition(i, j):
+    c_x = f s_j^2 / s_i^2, c_x0 = a_j S / s_i^2, var = S s_j^2 / s_i^2."""
+    factor, added = self.transition(i, j, b)
+    v_i, v_j = self.schedule.var(self._rows(i, b)), self.schedule.var(self._rows(j, b))
+    a_j = self.schedule.a(self._rows(j, b))
+    return factor * v_j / v_i, a_j * added / v_i, added * v_j / v_i
+
+  def _predict(self, net, x, i):
+    """(x_bar, x0_hat_bar, n_hat_bar, a_i) in the rotated basis, each [B, H, W, C] (a_i [B, H, W, 1]).
+
+    x0_hat = (x - s_i n_hat) / a_i per component, then clipped to [-1, 1] in
+    pixel space (DDPM's clip_denoised). Components with a_i^2 (= Abar for VP
+    schedules) < x0_min_abar (signal-to-noise below -30 dB by default) are set
+    to 0, the prior mean, first: there the estimate is the eps error amplified
+    by s_i / a_i (up to 1e10 once blurred away), and the pixel-space clip
     would spread it into the low frequencies. On digits this took blur
     diffusion from a Frechet ratio of 7.2 to 2.1 (BUILD_NOTES.md).
     """
     b = x.shape[0]
     xb = self.basis.forward(x)
     n_bar = self.basis.forward(net(x, self._t(i, b)))
-    a = self.schedule(jnp.full((b,), i))
-    x0_bar = (xb - jnp.sqrt(1 - a) * n_bar) * jax.lax.rsqrt(jnp.maximum(a, 1e-30))
-    x0_bar = jnp.where(a >= self.x0_min_abar, x0_bar, 0.0)
+    rows = self._rows(i, b)
+    a, var = self.schedule.a(rows), self.schedule.var(rows)
+    x0_bar = (xb - jnp.sqrt(var) * n_bar) / jnp.maximum(a, 1e-15)
+    x0_bar = jnp.where(a * a >= self.x0_min_abar, x0_bar, 0.0)
     x0_bar = self.basis.forward(jnp.clip(self.basis.inverse(x0_bar), -1.0, 1.0))
     return xb, x0_bar, n_bar, a
-
-  def _step_factor(self, i, b, j=None):
-    """Abar_i / Abar_j per component (j = i - 1 by default), [B, H, W, 1]; from the
-    logs, so it stays finite where both Abar underflow."""
-    j = i - 1 if j is None else j
-    return jnp.exp(self.schedule.log(jnp.full((b,), i)) - self.schedule.log(jnp.full((b,), j)))
 
   def ancestral_step(self, net: Net, x, i, key, j=None):
     """Exact per-component Gaussian posterior q(x_j | x_i, x0_hat) for j < i (default
     i - 1; a larger jump is DDPM's respaced step, the forward process from j to i
-    being Gaussian with per-component factor Abar_i / Abar_j)."""
+    being Gaussian per component, `transition`)."""
     j = i - 1 if j is None else j
-    b = x.shape[0]
-    xb, x0_bar, _, a_i = self._predict(net, x, i)
-    a_j = self.schedule(jnp.full((b,), j))
-    step = self._step_factor(i, b, j)
-    mean = (jnp.sqrt(a_j) * (1 - step) * x0_bar + jnp.sqrt(step) * (1 - a_j) * xb) / (1 - a_i)
-    var = (1 - a_j) * (1 - step) / (1 - a_i)
+    xb, x0_bar, _, _ = self._predict(net, x, i)
+    c_x, c_x0, var = self.posterior(i, j, x.shape[0])
     z = self.basis.forward(self.noise(key, x.shape))
-    return self.basis.inverse(mean + jnp.where(j > 0, jnp.sqrt(var), 0.0) * z)
+    return self.basis.inverse(c_x * xb + c_x0 * x0_bar + jnp.where(j > 0, jnp.sqrt(var), 0.0) * z)
 
   def reference_step(self, net: Net, x, i, key):
-    """The official code's step (no clipping: it never forms x0_hat)."""
+    """The official code's step (no clipping: it never forms x0_hat): with
+    (f, S) = transition(i, i - 1), x_bar <- (2 - f) x_bar - S / s_i n_bar_hat + S^{1/2} z
+    (for VP schedules f = A^{1/2}, S = 1 - A, s_i^2 = 1 - Abar_i)."""
     b = x.shape[0]
     xb = self.basis.forward(x)
     n_bar = self.basis.forward(net(x, self._t(i, b)))
-    a_i = self.schedule(jnp.full((b,), i))
-    step = self._step_factor(i, b)
+    factor, added = self.transition(i, i - 1, b)
+    v_i = self.schedule.var(self._rows(i, b))
     z = self.basis.forward(self.noise(key, x.shape))
-    out = (2 - jnp.sqrt(step)) * xb - (1 - step) / jnp.sqrt(1 - a_i) * n_bar
-    return self.basis.inverse(out + jnp.where(i > 2, jnp.sqrt(1 - step), 0.0) * z)
+    out = (2 - factor) * xb - added * jax.lax.rsqrt(v_i) * n_bar
+    return self.basis.inverse(out + jnp.where(i > 2, jnp.sqrt(added), 0.0) * z)
 
   def ddim_step(self, net: Net, x, i, j):
-    """x_j = U(sqrt(Abar_j) x0_hat_bar + sqrt(1 - Abar_j) n_hat_bar)."""
+    """x_j = U(a_j x0_hat_bar + s_j n_hat_bar)."""
     _, x0_bar, n_bar, _ = self._predict(net, x, i)
-    a_j = self.schedule(jnp.full((x.shape[0],), j))
-    return self.basis.inverse(jnp.sqrt(a_j) * x0_bar + jnp.sqrt(1 - a_j) * n_bar)
+    rows = self._rows(j, x.shape[0])
+    return self.basis.inverse(self.schedule.a(rows) * x0_bar + jnp.sqrt(self.schedule.var(rows)) * n_bar)
 
   def noise_fields(self, key, shape):
     return {"noise": self.noise(key, shape)}
@@ -198,7 +240,7 @@ class BlurDiffusion(Process):
     self.check_sampler(method)
     self.check_condition(cond)
     k0, k_loop = jax.random.split(key)
-    x = self.noise(k0, shape)             # Abar_N ~ 0 for every component
+    x = self.noise(k0, shape)             # a_N ~ 0, s_N ~ 1 for every component
     n = self.num_steps
     if method == "reference":
       body = lambda s, x: self.reference_step(net, x, n - s, jax.random.fold_in(k_loop, s))  # noqa: E731
@@ -232,19 +274,17 @@ class BlurDiffusion(Process):
 
 
 def build_blur_diffusion(config, noise: NoiseOperator) -> BlurDiffusion:
-  """From config.process: basis, blur schedule, base kernel width, DDPM betas."""
+  """From config.process: basis, blur schedule, base kernel width, DDPM betas
+  (hoogeboom: the DCT basis, process.hoogeboom_s_max)."""
   from bluediff.bases import dct_basis, dct_eigenvalues, dct_frequencies, svd_basis
   from bluediff.degradations import gaussian_kernel_1d
   p, size = config.process, config.data.image_size
   n = p.train_steps
-  log_abar = linear_log_abar(n, p.beta_start, p.beta_end)
   lam = dct_frequencies(size, size)
   if p.blur_schedule == "hoogeboom":
-    u = np.arange(n + 1) / n
-    alpha2 = np.clip(np.cos((u + 0.008) / 1.008 * np.pi / 2) ** 2 / np.cos(0.008 / 1.008 * np.pi / 2) ** 2,
-                     1e-5, 1.0)
-    return BlurDiffusion(dct_basis(size, size), HoogeboomSchedule(jnp.asarray(np.log(alpha2), jnp.float32),
-                                                       jnp.asarray(lam, jnp.float32), p.blur_s_max),
+    if p.hoogeboom_s_max <= 0:
+      raise ValueError(f"config.process.hoogeboom_s_max={p.hoogeboom_s_max} must be positive")
+    return BlurDiffusion(dct_basis(size, size), hoogeboom_tables(n, lam, p.hoogeboom_s_max),
                          noise, p.time_scale, p.x0_min_abar)
   kernel = gaussian_kernel_1d(p.blur_s0, p.blur_kernel_size)
   if p.basis == "svd":
@@ -255,6 +295,6 @@ def build_blur_diffusion(config, noise: NoiseOperator) -> BlurDiffusion:
     basis, d = dct_basis(size, size), np.exp(-lam * p.blur_s0 ** 2 / 2)
   f_max = p.blur_f_max if p.blur_f_max >= 0 else (p.blur_s_max / p.blur_s0) ** 2
   cum_f = np.cumsum(blur_steps(p.blur_schedule, n, f_max))
-  sched = ComponentSchedule(jnp.asarray(log_abar, jnp.float32), jnp.asarray(cum_f, jnp.float32),
-                            jnp.asarray(np.log(np.clip(d, 1e-12, None)), jnp.float32))
-  return BlurDiffusion(basis, sched, noise, p.time_scale, p.x0_min_abar)
+  tables = blur_tables(linear_log_abar(n, p.beta_start, p.beta_end), cum_f,
+                       np.log(np.clip(d, 1e-12, None)))
+  return BlurDiffusion(basis, tables, noise, p.time_scale, p.x0_min_abar)
