@@ -1,6 +1,8 @@
 """Equal-budget studies on digits: several variants x seeds, trained, evaluated, tabulated.
 
     python benchmarks/digits_study.py --study=blue --steps=1200 --seeds=0,1,2 --out=runs/study_blue
+    python benchmarks/digits_study.py --study=time_scale --steps=1200 --out=runs/study_time \
+        --keep_samples=docs/studies/time_scale
 
 Each run is the real command line (`python -m bluediff.main` train, then
 evaluate with the digits metric and spectra); runs already finished are
@@ -47,6 +49,26 @@ STUDIES = {
         "metrics": ("digits_frechet_ratio", "digits_confident"),
         "evaluate": "('digits','spectra')",
     },
+    # issue 15 item 4: the network's time input, t x 1 (the old default) vs t x 1000,
+    # for every arm that samples on digits (IADB and time-varying share one input).
+    "time_scale": {
+        "variants": {f"{arm} x{scale:g}": (config, [f"--config.process.time_scale={scale}"])
+                     for arm, config in (("iadb", "configs/digits.py"),
+                                         ("tv", "configs/digits_tv.py"),
+                                         ("ddpm", "configs/digits_ddim.py"),
+                                         ("blur", "configs/digits_blur.py"))
+                     for scale in (1.0, 1000.0)},
+        "metrics": ("digits_frechet_ratio", "digits_confident"),
+        "evaluate": "('digits',)",
+    },
+    "time_scale_cold": {
+        "variants": {f"deblur x{scale:g}": ("configs/digits_cold_blur.py",
+                                            [f"--config.process.time_scale={scale}"])
+                     for scale in (1.0, 1000.0)},
+        "metrics": ("rmse_restored", "ssim_restored", "digits_frechet_restored"),
+        "evaluate": "('restoration',)",
+        "eval_samples": 359,
+    },
     "blur": {
         "variants": {
             "blur diffusion": ("configs/digits_blur.py", []),
@@ -72,6 +94,9 @@ def main():
   ap.add_argument("--seeds", default="0,1,2")
   ap.add_argument("--eval_samples", type=int, default=1000)
   ap.add_argument("--out", default="runs/study")
+  ap.add_argument("--keep_samples", default="",
+                  help="copy each run's scored samples.npz here (e.g. docs/studies/NAME), "
+                       "so the table can be re-scored without retraining")
   args = ap.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
   study = STUDIES[args.study]
@@ -90,6 +115,13 @@ def main():
                       f"--config.eval.num_samples={eval_samples}"])
       with open(os.path.join(wd, "metrics.json")) as f:
         results.setdefault(name, []).append(json.load(f)["metrics"])
+      if args.keep_samples:
+        import glob
+        import shutil
+        found = sorted(glob.glob(os.path.join(wd, "eval", "*", "samples.npz")))
+        if found:
+          os.makedirs(args.keep_samples, exist_ok=True)
+          shutil.copy(found[-1], os.path.join(args.keep_samples, f"{slug}-s{seed}.npz"))
       dirs.append(wd)
   lines = [f"Study '{args.study}': {args.steps} steps per run, seeds {seeds}, "
            f"{eval_samples} samples per evaluation (mean +- std over seeds)", "",

@@ -23,7 +23,10 @@ def _add_xla_cpu_flags() -> None:
 _add_xla_cpu_flags()
 
 
-def load_pretrained(path: str):
-  """An exported model (`--mode=export`) with a `.sample(num, seed)` method; see bluediff.export."""
+def load_pretrained(path: str, overrides: dict | None = None):
+  """An exported model (`--mode=export`) with a `.sample(num, seed)` method; see bluediff.export.
+
+  overrides: sampling fields to change ({"process.ddim_eta": 1.0}); one that changes what
+  the network means is refused."""
   from bluediff.export import load_pretrained as _load
-  return _load(path)
+  return _load(path, overrides)

@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from bluediff import signature
 from bluediff.cache import sha256_file
 
 MANIFEST = "bluediff_manifest.json"
@@ -143,7 +144,8 @@ class Checkpointer:
     """(state, data_state, meta) at `step` (default: the latest).
 
     abstract_state: a pytree of jax.ShapeDtypeStruct with shardings.
-    expected_meta: keys that must match the saved meta (else a clear error).
+    expected_meta: this config's signature (bluediff.signature); a saved one that differs
+      in any meaning field is refused with one line naming the fields.
     """
     step = self.latest_step() if step is None else step
     if step is None:
@@ -152,11 +154,15 @@ class Checkpointer:
     if problem is not None:
       raise CheckpointMismatchError(f"checkpoint {self.directory}/{step} is damaged: {problem}")
     meta = self.read_meta(step)
-    for k, v in (expected_meta or {}).items():
-      if meta.get(k) != v:
+    if expected_meta is not None:
+      problem = signature.mismatch(meta, expected_meta)
+      if problem:
         raise CheckpointMismatchError(
-            f"checkpoint {self.directory}/{step} was written with {k}={meta.get(k)!r}, "
-            f"but this config has {k}={v!r}; use a fresh --workdir or the matching config")
+            f"checkpoint {self.directory}/{step} does not fit this config: {problem} "
+            f"(use the matching config or a fresh --workdir)")
+      if signature.is_legacy(meta):
+        print(f"warning: checkpoint {self.directory}/{step} predates recorded process fields; "
+              f"only its model, noise and data settings could be checked")
     try:
       items = self._manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state),

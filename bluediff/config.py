@@ -6,7 +6,6 @@ config is locked when loaded); this adds the checks that need context.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 
 import ml_collections
@@ -120,19 +119,3 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
        f"config.process.sr_factor={sr} must be 0 or divide data.image_size={size}")
   need(sr == 0 or config.process.name in ("iadb", "blue_noise"),
        f"config.process.sr_factor is for iadb and blue_noise, not {config.process.name}")
-
-
-def model_signature(config, noise_digest: str = "") -> dict:
-  """What a checkpoint's weights depend on; a restore with another one is refused.
-
-  noise_digest identifies the noise statistics (the blue-noise spectrum's hash):
-  with config.noise.root, it pins the exact law the model was trained with.
-  """
-  return {
-      "noise_digest": noise_digest,
-      "process": config.process.name,
-      "noise": config.noise.to_dict(),
-      "model": json.loads(config.model.to_json()),
-      "image_size": config.data.image_size,
-      "dataset": config.data.dataset,
-  }

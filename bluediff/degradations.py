@@ -128,7 +128,11 @@ class Blur:
 
 @struct.dataclass
 class GaussianMaskInpaint:
-  """x_t = x0 * prod_{i<=t} (1 - exp(-r^2 / (2 s_i^2))), s_i = std (i + initial).
+  """x_t = x0 * prod_{i<t} (1 - exp(-r^2 / (2 s_i^2))), s_i = std (i + initial), i from 0.
+
+  Step t applies the reference's kernels 0..t-1 (defading_diffusion_gaussian.py:
+  `get_kernels` builds kernel i = 0..T-1 with std `kernel_std * (i + initial_mask)`,
+  `q_sample` applies kernels 0..t for its 0-based t = our t - 1).
 
   r: distance to the mask centre, drawn uniformly per image from `key`
   (`random_centre`) or the image centre. `colour_fill`: the generation
@@ -152,10 +156,10 @@ class GaussianMaskInpaint:
       centre = jnp.tile(jnp.array([[(h - 1) / 2, (w - 1) / 2]]), (b, 1))
     yy, xx = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
     r2 = (yy[None] - centre[:, 0, None, None]) ** 2 + (xx[None] - centre[:, 1, None, None]) ** 2
-    i = jnp.arange(1, self.num_steps + 1, dtype=jnp.float32)
+    i = jnp.arange(self.num_steps, dtype=jnp.float32)           # kernel index 0..T-1
     s = self.std * (i + self.initial)
     log_z = jnp.log1p(-jnp.exp(-r2[:, None] / (2 * s[None, :, None, None] ** 2)))   # [B, T, H, W]
-    on = (i[None, :] <= jnp.asarray(t)[:, None])[:, :, None, None]
+    on = (i[None, :] < jnp.asarray(t)[:, None])[:, :, None, None]
     return jnp.exp(jnp.sum(jnp.where(on, log_z, 0.0), axis=1))[..., None]
 
   def colour(self, key, channels: int) -> jax.Array:
@@ -265,8 +269,23 @@ class Snow:
     return x * 2.0 - 1.0
 
 
+class AlphaBarMix:
+  """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) e, e a second image (noise z, a target y):
+  the form whose e can be re-estimated from (x_t, x0_hat), as DDIM does."""
+
+  def mix(self, x0, e, t):
+    """x0, e [B, H, W, C], t [B] integer in 0..T -> x_t."""
+    ab = self.alpha_bar[jnp.asarray(t)][:, None, None, None]
+    return jnp.sqrt(ab) * x0 + jnp.sqrt(1 - ab) * e
+
+  def estimate_other(self, x_t, x0_hat, t):
+    """e_hat = (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t) for t [B] >= 1 (abar_t < 1)."""
+    ab = self.alpha_bar[jnp.asarray(t)][:, None, None, None]
+    return (x_t - jnp.sqrt(ab) * x0_hat) / jnp.sqrt(1 - ab)
+
+
 @struct.dataclass
-class FixedNoise:
+class FixedNoise(AlphaBarMix):
   """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) z with one z per image (from its key):
   cold diffusion's deterministic-noise degradation (cosine abar, T steps)."""
   alpha_bar: jax.Array                     # [T + 1], abar_0 = 1
@@ -286,12 +305,11 @@ class FixedNoise:
     return jax.vmap(lambda k: jax.random.normal(k, shape[1:]))(key)
 
   def __call__(self, x0, t, key=None):
-    ab = self.alpha_bar[jnp.asarray(t)][:, None, None, None]
-    return jnp.sqrt(ab) * x0 + jnp.sqrt(1 - ab) * self.noise(x0.shape, key)
+    return self.mix(x0, self.noise(x0.shape, key), t)
 
 
 @struct.dataclass
-class Blend:
+class Blend(AlphaBarMix):
   """Animorphosis: x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) y, with y an image of a
   second dataset (one of `targets` [N, H, W, C], picked by the image's key)."""
   targets: jax.Array
@@ -307,8 +325,7 @@ class Blend:
     return self.targets[idx]
 
   def __call__(self, x0, t, key=None):
-    ab = self.alpha_bar[jnp.asarray(t)][:, None, None, None]
-    return jnp.sqrt(ab) * x0 + jnp.sqrt(1 - ab) * self.target(key).astype(x0.dtype)
+    return self.mix(x0, self.target(key).astype(x0.dtype), t)
 
 DEGRADATIONS = ("blur", "inpaint", "sr", "desaturate", "snow", "noise", "blend")
 

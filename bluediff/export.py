@@ -138,26 +138,69 @@ def _skeleton_process(config):
   return process
 
 
-def load_pretrained(path: str) -> Pretrained:
-  """Reads an export directory (see module doc). Needs neither Orbax nor the training code."""
+def exported_config(saved: dict, overrides: dict | None = None) -> ml_collections.ConfigDict:
+  """The export's config.json over today's defaults (fields added since take their
+  defaults), with `overrides` {"process.ddim_eta": 1.0, ...} applied on top."""
+  from configs import base
+  config = base.get_config()
+
+  def merge(node, values, where):
+    for k, v in values.items():
+      if k not in node:
+        continue                               # a field this version no longer has
+      if isinstance(node[k], ml_collections.ConfigDict) and isinstance(v, dict):
+        merge(node[k], v, f"{where}{k}.")
+      else:
+        node[k] = tuple(v) if isinstance(node[k], tuple) and isinstance(v, list) else v
+  merge(config, saved, "")
+  for dotted, v in (overrides or {}).items():
+    section, _, name = dotted.rpartition(".")
+    node = config
+    for part in filter(None, section.split(".")):
+      node = node[part]
+    if name not in node:
+      raise KeyError(f"load_pretrained: no config field {dotted!r}")
+    node[name] = v
+  return config
+
+
+def load_pretrained(path: str, overrides: dict | None = None) -> Pretrained:
+  """Reads an export directory (see module doc). Needs neither Orbax nor the training code.
+
+  overrides: config fields to change, e.g. {"process.ddim_eta": 1.0} or
+  {"sampling.num_steps": 50}. Sampling-only fields are free; one that changes what
+  the network means (bluediff.signature) is refused with one line naming it.
+  """
   from safetensors.numpy import load_file
 
+  from bluediff import signature as signature_lib
+  from bluediff.checkpoint import CheckpointMismatchError
   from bluediff.models import build_model
   for name in (WEIGHTS, PROCESS, CONFIG, META):
     if not os.path.isfile(os.path.join(path, name)):
       raise FileNotFoundError(f"{path} is not a bluediff export: {name} is missing "
                               f"(make one with --mode=export)")
   with open(os.path.join(path, CONFIG)) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    config = exported_config(json.load(f), overrides)
   with open(os.path.join(path, META)) as f:
     meta = json.load(f)
   process = _skeleton_process(config)
+  saved = meta.get("signature", {})
+  current = signature_lib.model_signature(config, saved.get("noise_digest", ""),
+                                          getattr(process, "time_scale", None))
+  problem = signature_lib.mismatch(saved, current)
+  if problem:
+    raise CheckpointMismatchError(f"export {path} does not fit this config: {problem}")
   arrays = load_file(os.path.join(path, PROCESS))
   if "cold_prior" in meta:      # a fitted prior: rebuilt from its arrays and static fields
     from bluediff.processes.cold_prior import MixturePrior
-    p = {k.split("/", 1)[1]: jnp.asarray(v) for k, v in arrays.items() if k.startswith("prior/")}
+    from bluediff.processes.cold_prior import symmetry_std_of
+    p = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("prior/")}
+    arrays = {k: v for k, v in arrays.items() if not k.startswith("prior/symmetry_")}
+    arrays["prior/symmetry_std"] = np.asarray(symmetry_std_of(p), np.float32)   # any export's form
     process = process.replace(prior=MixturePrior(
-        p["log_weights"], p["means"], p["chols"], p["symmetry_noise"], meta["cold_prior"]["kind"],
+        jnp.asarray(p["log_weights"]), jnp.asarray(p["means"]), jnp.asarray(p["chols"]),
+        jnp.asarray(arrays["prior/symmetry_std"]), meta["cold_prior"]["kind"],
         tuple(meta["cold_prior"]["low_res"])))
   leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(process)
   keys = [_path_key(p) for p, _ in leaves_with_path]

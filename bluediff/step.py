@@ -49,13 +49,37 @@ def ema_update(ema, params, step, decay: float):
   return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
 
 
+def ema_step(ema, params, step, decay: float, every: int = 1, start: int = 0):
+  """The EMA after update number `step` (0-based, counted before the increment) gave `params`.
+
+  start == 0: ema_update (with its warm-up) on every step s with s % every == 0.
+  start > 0: the cold-diffusion reference's Trainer (step_ema / reset_parameters):
+  on steps s with s % every == 0, ema = params while s < start, else
+  ema = decay * ema + (1 - decay) * params (constant decay: the reset replaces the
+  warm-up); other steps keep ema. decay <= 0: ema = params.
+  """
+  if decay <= 0:
+    return params
+  if start == 0:
+    new = ema_update(ema, params, step, decay)
+  else:
+    new = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+    new = jax.tree.map(lambda n, p: jnp.where(step < start, p, n), new, params)
+  if every > 1:
+    new = jax.tree.map(lambda n, e: jnp.where(step % every == 0, n, e), new, ema)
+  return new
+
+
 def make_train_step(model: nn.Module, optimizer, ema_decay: float, process_optimizer=None,
-                    skip_nonfinite: bool = False):
+                    skip_nonfinite: bool = False, ema_every: int = 1, ema_start: int = 0):
   """(process, state, images [B,H,W,C], base_key) -> (state, metrics). Pure; jit it.
 
   skip_nonfinite: a step whose loss or gradients are not finite leaves the state
   as it was (only the step counter advances) and reports `skipped` = 1.
+  ema_every, ema_start: see `ema_step` (defaults: every step from step 0).
   """
+  if ema_every < 1 or ema_start < 0:
+    raise ValueError(f"ema_every={ema_every} must be >= 1 and ema_start={ema_start} >= 0")
 
   def train_step(process: Process, state: TrainState, images: jax.Array, base_key: jax.Array):
     key = jax.random.fold_in(base_key, state.step)
@@ -70,8 +94,7 @@ def make_train_step(model: nn.Module, optimizer, ema_decay: float, process_optim
         state.params, state.process_params)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    ema = (ema_update(state.ema_params, params, state.step, ema_decay)
-           if ema_decay > 0 else params)
+    ema = ema_step(state.ema_params, params, state.step, ema_decay, ema_every, ema_start)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
     pparams, popt = state.process_params, state.process_opt_state
     if jax.tree.leaves(pparams):           # learnable process parameters, if any

@@ -22,12 +22,13 @@ from tqdm.auto import tqdm
 
 from bluediff import sharding, step as step_lib
 from bluediff.checkpoint import Checkpointer, abstract_like
-from bluediff.config import ConfigError, model_signature, validate
+from bluediff.config import ConfigError, validate
 from bluediff.data import pipeline
 from bluediff.data.sources import check_prepared, dataset_spec, to_uint8
 from bluediff.images import save_grid
 from bluediff.models import build_model
 from bluediff.processes import Process, build_process
+from bluediff.signature import model_signature
 
 
 @dataclasses.dataclass
@@ -60,9 +61,11 @@ class Experiment:
   def train_step(self):
     """The jitted (state, images, base_key) -> (state, metrics) of this experiment
     (a partial of the jitted function over this experiment's process; `.func` is it)."""
-    step = step_lib.make_train_step(self.model, self.optimizer, self.config.optim.ema_decay,
+    oc = self.config.optim
+    step = step_lib.make_train_step(self.model, self.optimizer, oc.ema_decay,
                                     self.process_optimizer,
-                                    skip_nonfinite=self.config.training.on_nan == "skip")
+                                    skip_nonfinite=self.config.training.on_nan == "skip",
+                                    ema_every=oc.ema_every, ema_start=oc.ema_start)
     return functools.partial(step_lib.jit_train_step(step, self.mesh, self.state_sharding),
                              self.process_on_mesh)
 
@@ -92,8 +95,10 @@ class Experiment:
 
   @property
   def signature(self) -> dict:
-    """Checkpoint meta: the config's model signature plus the noise statistics' hash."""
-    return model_signature(self.config, getattr(self.process, "noise_digest", ""))
+    """Checkpoint meta: the config's model signature, the noise statistics' hash and the
+    time scale the built process resolved (bluediff.signature)."""
+    return model_signature(self.config, getattr(self.process, "noise_digest", ""),
+                           getattr(self.process, "time_scale", None))
 
   @functools.cached_property
   def process_on_mesh(self) -> Process:

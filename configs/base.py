@@ -44,7 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
   # blue_noise (methods.md §2): L_t = g_t I + (1 - g_t) L_b, L_b from config.noise
   p.gamma = "sigmoid"         # sigmoid | linear | cosine | constant (white fraction g(t))
   p.gamma_start = 0.0         # st
-  p.gamma_end = 3.0           # en (cosine: use 1.0)
+  p.gamma_end = 3.0           # en (cosine: [st, en] inside one [k, k+1], e.g. [0, 1])
   p.gamma_tau = 1000.0        # tau: 1000 ~ linear, 0.2 = blue only near the data
   p.gamma_value = 1.0         # constant: 1 = white (IADB), 0 = blue only
   p.learn_gamma = False      # learn (st, en, tau) jointly (sigmoid/cosine; clamped as the reference)
@@ -60,8 +60,9 @@ def get_config() -> ml_collections.ConfigDict:
   p.basis = "dct"             # dct (Neumann, default) | svd (the reference's zero-boundary SVD)
   p.blur_schedule = "quartic" # none (= DDPM) | linear | quadratic | cubic | quartic | log | hoogeboom
   p.blur_s0 = 0.4             # base kernel std (px)
-  p.blur_s_max = 0.15         # f(N) = (s_max / s0)^2 unless blur_f_max >= 0 (hoogeboom: s_max)
+  p.blur_s_max = 0.15         # f(N) = (s_max / s0)^2 unless blur_f_max >= 0
   p.blur_f_max = -1.0
+  p.hoogeboom_s_max = 20.0    # hoogeboom only: max blur std (px), s_B(t) = s_max sin^2(pi t / 2)
   p.blur_kernel_size = 3      # taps of the sampled base kernel (svd / discrete d)
   p.blur_d = "continuous"     # dct: d_k = exp(-lambda_k s0^2 / 2) | discrete (sampled kernel)
   p.x0_min_abar = 1e-3        # sampling: x0_hat components with Abar below this are set to 0
@@ -113,6 +114,9 @@ def get_config() -> ml_collections.ConfigDict:
   o.b2 = 0.999
   o.grad_clip = 1.0           # 0 disables clipping
   o.ema_decay = 0.999         # 0 disables EMA (ema_params == params)
+  o.ema_every = 1             # update the EMA on steps s with s % ema_every == 0 (s from 0)
+  o.ema_start = 0             # > 0: EMA = params on those steps while s < ema_start, then constant
+  #                             decay (the cold reference: 10, 2000); 0: from step 0, with warm-up
 
   # --- training loop.
   c.training = t = ml_collections.ConfigDict()
@@ -143,7 +147,7 @@ def get_config() -> ml_collections.ConfigDict:
   e.inception_weights = ""    # converted FID Inception (.safetensors); "" = $BLUEDIFF_INCEPTION_WEIGHTS
   #                             or <cache>/fid_inception_v3.safetensors
   e.inception_batch = 100     # images per Inception batch (rounded up to the device count)
-  e.reference_split = ""      # "" = data.eval_split
+  e.reference_split = ""      # "" = data.train_split (generation), data.eval_split (conditional)
   e.reference_samples = 10_000  # reference images for FID/KID/PR (0 = the whole split)
   e.kid_subsets = 100
   e.kid_subset_size = 1000

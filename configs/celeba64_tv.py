@@ -3,7 +3,9 @@
 methods.md §2.5: the diffusers UNet2DModel of the reference (channels
 128,128,256,256,512,512; two res blocks; attention at 4x4 and the middle;
 GroupNorm 32), AdamW lr 1e-4 constant, grad clip 1, no EMA, batch 64; gamma
-exactly linear for CelebA 64; 250 Euler steps; greedy pairing over the batch.
+exactly linear for CelebA 64; 250 Euler steps. No in-batch pairing in training: the
+reference's training script has no remap, and methods.md §2.5 reports that pairing
+worsens FID at 250 steps (--config.process.pairing=greedy turns it on).
 Paper FID at 250 steps: DDIM 9.26, IADB 7.53, time-varying 7.05.
 
   tfds build celeb_a --file_format=array_record    # once (needs tensorflow-cpu)
@@ -25,7 +27,7 @@ def get_config():
   c.model.attn_resolutions = (4,)
   c.process.name = "blue_noise"
   c.process.gamma = "linear"
-  c.process.pairing = "greedy"
+  c.process.pairing = "none"         # the reference trains without remap (see above)
   c.noise.kind = "blue"
   c.noise.root = "cholesky"          # the paper's root; "fft" is ours (any size, faster)
   c.optim.lr = 1e-4

@@ -2,8 +2,13 @@
 
 Blur to the per-channel mean at T (mean_at_end), a Gaussian mixture (full
 covariance) over the training set's channel means, fitted at the first train
-and saved as <workdir>/cold_prior.npz, a fixed broken-symmetry noise (std
-0.002), then Algorithm 2.
+and saved as <workdir>/cold_prior.npz, broken-symmetry noise (std 0.002, drawn
+afresh for every sample), then Algorithm 2.
+
+Training budget and padding as digits_cold_blur (reflect; lr 2e-3, 2400 steps,
+grad_clip 1, EMA 0.999 every step), not the reference's (circular padding, lr
+2e-5, 700k steps, no clipping, EMA 0.995 every 10 steps from step 2000:
+celeba_cold_blur_gen).
 
   python -m bluediff.main --config=configs/digits_cold_blur_gen.py --workdir=runs/digits_cold_gen
   python -m bluediff.main --config=configs/digits_cold_blur_gen.py --workdir=runs/digits_cold_gen --mode=evaluate

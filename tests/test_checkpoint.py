@@ -71,3 +71,68 @@ def test_checkpoint_of_another_state_layout_is_one_clear_error(tiny_config, unin
   with Checkpointer(os.path.join(uninterrupted, "checkpoints"), read_only=True) as ckpt:
     with pytest.raises(CheckpointMismatchError, match="another layout"):
       ckpt.restore(other)
+
+
+@pytest.mark.parametrize("field,value,named", [
+    ("process.time_scale", 1000.0, "process.time_scale"),
+    ("process.sr_factor", 2, "process.sr_factor"),
+    ("process.name", "ddpm", "process="),
+    ("noise.kind", "red", "noise.kind"),
+])
+def test_a_config_that_changes_the_networks_meaning_is_refused(tiny_config, uninterrupted,
+                                                               field, value, named):
+  c = tiny_config()
+  section, name = field.split(".")
+  c[section][name] = value
+  if value == "ddpm":
+    c.sampling.method = "ddim"
+  with Checkpointer(os.path.join(uninterrupted, "checkpoints"), read_only=True) as ckpt:
+    with pytest.raises(CheckpointMismatchError, match=named) as e:
+      restore_or_init(build_experiment(c), ckpt)
+  assert "\n" not in str(e.value)
+
+
+def test_sampling_and_training_fields_restore(tiny_config, uninterrupted):
+  c = tiny_config()
+  c.sampling.num_steps, c.process.pairing, c.optim.lr, c.process.ddim_eta = 2, "greedy", 1.0, 1.0
+  with Checkpointer(os.path.join(uninterrupted, "checkpoints"), read_only=True) as ckpt:
+    _, _, step = restore_or_init(build_experiment(c), ckpt)
+  assert step == 6
+
+
+def test_a_format1_checkpoint_needs_the_old_time_scale(tiny_config, uninterrupted, tmp_path, capsys):
+  """A checkpoint written before process fields were recorded restores at time_scale 1
+  (with a warning) and is refused, naming the override, at another."""
+  exp = build_experiment(tiny_config())
+  with Checkpointer(os.path.join(uninterrupted, "checkpoints"), read_only=True) as ckpt:
+    state, data_state, _ = restore_or_init(exp, ckpt)
+  legacy = {k: v for k, v in exp.signature.items() if k not in ("format", "fields")}
+  with Checkpointer(str(tmp_path / "old"), async_save=False) as ckpt:
+    ckpt.save(6, state, data_state, legacy)
+  with Checkpointer(str(tmp_path / "old"), read_only=True) as ckpt:
+    restore_or_init(exp, ckpt)
+    assert "predates recorded process fields" in capsys.readouterr().out
+    c = tiny_config()
+    c.process.time_scale = 1000.0
+    with pytest.raises(CheckpointMismatchError, match="--config.process.time_scale=1"):
+      restore_or_init(build_experiment(c), ckpt)
+
+
+def test_load_pretrained_refuses_meaning_overrides_and_takes_sampling_ones(tiny_config, uninterrupted,
+                                                                          tmp_path):
+  import bluediff
+  from bluediff.export import export
+  out = export(tiny_config(), uninterrupted, str(tmp_path / "export"))
+  for field, value in (("process.time_scale", 1000.0), ("process.sr_factor", 2), ("noise.kind", "red")):
+    with pytest.raises(CheckpointMismatchError, match=field) as e:
+      bluediff.load_pretrained(out, {field: value})
+    assert "\n" not in str(e.value)
+  model = bluediff.load_pretrained(out, {"sampling.num_steps": 2})
+  assert model.config.sampling.num_steps == 2
+  # an export from before process fields were recorded: the old time scale, or the hint
+  meta = json.load(open(f"{out}/meta.json"))
+  meta["signature"] = {k: v for k, v in meta["signature"].items() if k not in ("format", "fields")}
+  json.dump(meta, open(f"{out}/meta.json", "w"))
+  bluediff.load_pretrained(out)
+  with pytest.raises(CheckpointMismatchError, match="--config.process.time_scale=1"):
+    bluediff.load_pretrained(out, {"process.time_scale": 1000.0})

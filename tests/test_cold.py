@@ -102,12 +102,13 @@ def test_mixture_prior_reproduces_the_statistics_it_models(digits16, tmp_path):
   prior = fit_prior(blur, x_tr, components=3)
   means = x_tr.mean(axis=(1, 2))                         # what the fully blurred images keep
   draws = np.asarray(prior.sample(jax.random.key(0), (20_000, 16, 16, 1)))
-  drawn = (draws - np.asarray(prior.symmetry_noise)[None]).mean(axis=(1, 2))
+  drawn = draws.mean(axis=(1, 2))       # the symmetry noise averages out (std 0.002 / 16)
   assert drawn.mean() == pytest.approx(means.mean(), abs=0.01)
   assert drawn.std() == pytest.approx(means.std(), rel=0.05)
-  assert np.abs(np.asarray(prior.symmetry_noise)).max() < 0.02 and np.asarray(prior.symmetry_noise).std() > 0
+  assert float(prior.symmetry_std) == pytest.approx(0.002)
   round_trip = MixturePrior.load(prior.save(str(tmp_path / "p.npz")))
   np.testing.assert_array_equal(np.asarray(round_trip.means), np.asarray(prior.means))
+  assert float(round_trip.symmetry_std) == pytest.approx(0.002)
   # super-resolution keeps the low-resolution image: its per-pixel means and covariance
   sr = dg.SuperResolution(num_steps=2)
   p_sr = fit_prior(sr, x_tr, components=1)
@@ -154,3 +155,125 @@ def test_generation_from_noise_and_colour_starts_from_its_own_degradation(x0):
   colour = d(jnp.zeros_like(x0), jnp.full((2,), 60), per_image_keys(jax.random.key(0), 2))
   assert np.ptp(np.asarray(colour[0]), axis=(0, 1)).max() < 1e-3        # fully covered: one colour
   assert np.abs(np.asarray(colour)).max() <= 0.5
+
+
+def _noise_part(x):
+  """A channel-mean prior's draw minus its constant image: the symmetry noise (less its
+  spatial mean)."""
+  x = np.asarray(x, np.float64)
+  return x - x.mean(axis=(1, 2), keepdims=True)
+
+
+def test_blur_prior_draws_fresh_symmetry_noise_for_every_sample(tmp_path):
+  """The reference's gen_sample adds randn_like(img) * noise_level (0.002) to each GMM
+  draw: a new field per sample and per call, not one field shared by all samples."""
+  from bluediff.processes.cold_prior import MixturePrior, fit_prior
+  x0 = np.asarray(jax.random.uniform(jax.random.key(0), (40, 8, 8, 1), minval=-1, maxval=1))
+  prior = fit_prior(dg.Blur.build([2.0] * 3, 5, 8, "periodic", mean_at_end=True), x0, components=1)
+  shape = (256, 8, 8, 1)
+  a = _noise_part(prior.sample(jax.random.key(1), shape))
+  # 64 pixels less their mean: variance 0.002^2 (1 - 1/64)
+  assert a.std() == pytest.approx(0.002 * np.sqrt(1 - 1 / 64), rel=0.05)
+  assert np.abs(a[0] - a[1]).max() > 1e-3                     # samples differ...
+  assert abs(np.corrcoef(a[:128].ravel(), a[128:].ravel())[0, 1]) < 0.05   # ...independently
+  b = _noise_part(prior.sample(jax.random.key(2), shape))
+  assert np.abs(a - b).max() > 1e-3                           # another key, other noise
+  np.testing.assert_array_equal(_noise_part(prior.sample(jax.random.key(1), shape)), a)
+  # a prior file written before per-sample noise (one fixed [H, W, C] field) still loads
+  old = tmp_path / "old_prior.npz"
+  np.savez(old, log_weights=np.asarray(prior.log_weights), means=np.asarray(prior.means),
+           chols=np.asarray(prior.chols), kind=np.array("channel_mean"),
+           low_res=np.array((), np.int64),
+           symmetry_noise=(0.002 * np.random.default_rng(0).normal(size=(8, 8, 1))).astype(np.float32))
+  loaded = MixturePrior.load(str(old))
+  assert float(loaded.symmetry_std) == pytest.approx(0.002)
+  c = _noise_part(loaded.sample(jax.random.key(1), shape))
+  assert c.std() == pytest.approx(0.002 * np.sqrt(1 - 1 / 64), rel=0.05)
+  assert np.abs(c[0] - c[1]).max() > 1e-3
+
+
+def test_estimated_noise_step_is_ddim_with_the_noise_re_estimated():
+  """One step against numpy: z_hat = (x_s - sqrt(abar_s) x0_hat) / sqrt(1 - abar_s),
+  x_{s-1} = x_s - (sqrt(abar_s) x0_hat + sqrt(1 - abar_s) z_hat)
+            + sqrt(abar_{s-1}) x0_hat + sqrt(1 - abar_{s-1}) z_hat
+  (denoising-diffusion-pytorch gen_sample, sampling_routine 'ddim'; abar_0 = 1)."""
+  d = dg.FixedNoise.cosine(8)
+  p = ColdDiffusion(d)
+  p.check_sampler("estimated_noise")
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 1))
+  keys = per_image_keys(jax.random.key(5), 2)
+  net = lambda x, t: 0.5 * x   # noqa: E731
+  ab = np.asarray(d.alpha_bar, np.float64)
+  xs = np.asarray(x, np.float64)
+  for s in (5, 1):
+    x0h = 0.5 * xs
+    z = (xs - np.sqrt(ab[s]) * x0h) / np.sqrt(1 - ab[s])
+    want = (xs - (np.sqrt(ab[s]) * x0h + np.sqrt(1 - ab[s]) * z)
+            + np.sqrt(ab[s - 1]) * x0h + np.sqrt(1 - ab[s - 1]) * z)
+    got = np.asarray(p.step(net, x, s, keys, "estimated_noise"))
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    assert np.abs(got - np.asarray(p.step(net, x, s, keys, "alg2"))).max() > 0.1   # not the fixed z
+  np.testing.assert_allclose(np.asarray(p.step(net, x, 1, keys, "estimated_noise")), 0.5 * xs,
+                             atol=1e-6)                        # the last step returns x0_hat
+
+
+@pytest.mark.parametrize("name", ["noise", "blend"])
+def test_estimated_noise_with_a_perfect_restorer_retraces_the_degradation(x0, name):
+  d = _degradations()[name]
+  p = ColdDiffusion(d)
+  key = jax.random.key(4)
+  keys = per_image_keys(key, 2)
+  for s in range(d.num_steps, 0, -1):
+    x_s = d(x0, jnp.full((2,), s), keys)
+    np.testing.assert_allclose(np.asarray(p.step(lambda x, t: x0, x_s, s, keys, "estimated_noise")),
+                               np.asarray(d(x0, jnp.full((2,), s - 1), keys)), atol=1e-4)
+  out = p.sample(lambda x, t: x0, key, x0.shape, method="estimated_noise", cond=p.observe(x0, key))
+  np.testing.assert_allclose(np.asarray(out), np.asarray(x0), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["blur", "inpaint", "sr", "desaturate", "snow"])
+def test_estimated_noise_is_refused_where_there_is_no_noise_to_estimate(x0, name):
+  p = ColdDiffusion(_degradations()[name])
+  with pytest.raises(ValueError, match="estimated_noise"):
+    p.check_sampler("estimated_noise")
+  with pytest.raises(ValueError, match="noise and blend"):
+    p.sample(lambda x, t: x, jax.random.key(0), x0.shape, method="estimated_noise", cond=x0)
+
+
+COLD_PRESETS = ["cifar_cold_blur", "cifar_cold_inpaint", "cifar_cold_snow", "cifar_cold_sr",
+                "celeba_cold_blur_gen"]
+
+
+@pytest.mark.parametrize("name", COLD_PRESETS)
+def test_cold_presets_train_as_the_reference_trainer(name):
+  """Adam lr 2e-5, batch 32 x 2, 700k steps, EMA 0.995 every 10 steps from step 2000, no
+  gradient clipping (deblurring-diffusion-pytorch Trainer and its train scripts)."""
+  import importlib
+  c = importlib.import_module(f"configs.{name}").get_config()
+  o = c.optim
+  assert (o.ema_decay, o.ema_every, o.ema_start, o.grad_clip) == (0.995, 10, 2000, 0.0)
+  assert (o.lr, o.warmup_steps, o.weight_decay) == (2e-5, 0, 0.0)
+  assert (c.training.batch_size, c.training.num_steps) == (64, 700_000)
+
+
+@pytest.mark.parametrize("name", ["digits_cold_blur", "digits_cold_inpaint", "digits_cold_blur_gen"])
+def test_digits_cold_presets_keep_their_own_budget(name):
+  import importlib
+  o = importlib.import_module(f"configs.{name}").get_config().optim
+  assert (o.ema_decay, o.ema_every, o.ema_start, o.grad_clip) == (0.999, 1, 0, 1.0)
+
+
+def test_celeba_generation_preset_pads_circularly_and_keeps_the_channel_means():
+  """The reference's `Exponential` blur routine is get_conv's default mode='circular':
+  every blur keeps each channel's mean, the statistic the GMM prior models."""
+  from configs import celeba_cold_blur_gen
+  c = celeba_cold_blur_gen.get_config()
+  g = c.degradation
+  assert (g.padding, g.mean_at_end, g.num_steps, g.kernel_size, g.blur_schedule) == (
+      "periodic", True, 300, 27, "exp")
+  assert c.process.generate
+  d = dg.build_degradation(g, c.data.image_size)
+  x = jax.random.uniform(jax.random.key(0), (2, 64, 64, 3), minval=-1, maxval=1)
+  mean = np.asarray(x).mean(axis=(1, 2))
+  for t in (1, 150, 299, 300):
+    np.testing.assert_allclose(np.asarray(d(x, jnp.full((2,), t))).mean(axis=(1, 2)), mean, atol=1e-5)

@@ -36,7 +36,7 @@ def test_every_experiment_config_validates():
   import pathlib
   names = [p.stem for p in pathlib.Path("configs").glob("*.py") if p.stem not in ("__init__", "base")]
   assert {"digits", "digits_tv", "digits_blue", "cifar_iadb", "cifar_tv", "cifar_blue",
-          "cifar_ddim", "digits_cold_blur", "cifar_cold_blur"} <= set(names)
+          "cifar_ddim", "digits_ddim", "digits_cold_blur", "cifar_cold_blur"} <= set(names)
   for name in names:
     validate(importlib.import_module(f"configs.{name}").get_config(), num_devices=1)
 
@@ -152,3 +152,12 @@ def test_sigmoid_gamma_matches_the_reference_formula():
     ref = 1 - np.clip((s(en) - s(st + (en - st) * u)) / (s(en) - s(st)), 1e-9, 1)
     np.testing.assert_allclose(np.asarray(Gamma("sigmoid", st, en, tau)(jnp.asarray(u, jnp.float32))),
                                ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["celeba64_tv", "church64_tv", "afhq_cat64_tv"])
+def test_64px_time_varying_presets_train_without_pairing(name):
+  """The reference's 64 px training scripts pass no --remap (methods.md §5)."""
+  import importlib
+  c = importlib.import_module(f"configs.{name}").get_config()
+  assert c.process.name == "blue_noise" and c.process.pairing == "none"
+  assert c.optim.grad_clip == 1.0 and c.optim.ema_decay == 0.0 and c.sampling.num_steps == 250

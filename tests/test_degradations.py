@@ -56,9 +56,29 @@ def test_inpainting_mask_grows_and_keeps_its_centre(images):
   cy, cx = np.asarray(jax.random.uniform(keys[1], (2,))) * 16
   yy, xx = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
   r2 = (yy - cy) ** 2 + (xx - cx) ** 2
-  want = np.prod([1 - np.exp(-r2 / (2 * (0.1 * (i + 11)) ** 2)) for i in range(1, t + 1)], axis=0)
+  want = np.prod([1 - np.exp(-r2 / (2 * (0.1 * (i + 11)) ** 2)) for i in range(t)], axis=0)
   got = np.asarray(inp.mask(images.shape, jnp.full((2,), t), keys))[1, ..., 0]
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_inpainting_mask_follows_the_reference_kernel_index():
+  """defading_diffusion_gaussian.py: get_kernels makes kernel i = 0..T-1 with std
+  kernel_std * (i + initial_mask); q_sample(t_ref) (t_ref = 0..T-1, `randint(0, T)`)
+  multiplies kernels 0..t_ref in. Our step t = t_ref + 1 (t = 0 is x0)."""
+  T, std, initial = 6, 0.8, 1.0
+  inp = dg.GaussianMaskInpaint(num_steps=T, std=std, initial=initial, random_centre=False)
+  h = w = 8
+  cy = cx = (h - 1) / 2
+  yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+  r2 = (yy - cy) ** 2 + (xx - cx) ** 2
+  kernels = [1 - np.exp(-r2 / (2 * (std * (i + initial)) ** 2)) for i in range(T)]
+  ones = np.ones((1, h, w, 1))
+  for t_ref in range(T):
+    x = np.ones((h, w))
+    for i in range(t_ref + 1):
+      x = kernels[i] * x
+    got = np.asarray(inp(jnp.asarray(ones), jnp.array([t_ref + 1])))[0, ..., 0]
+    np.testing.assert_allclose(got, x, rtol=1e-5, atol=1e-7, err_msg=f"t_ref {t_ref}")
 
 
 def test_super_resolution_levels(images):

@@ -1,4 +1,5 @@
 """The Flax FID Inception against pytorch-fid's own blocks, with identical random weights.
+pytestmark = pytest.mark.slow   # needs torch + pytorch-fid (.[fid]); CI runs it in its slow step
 
 The reference is pytorch-fid's `fid_inception_v3()` (torchvision's Inception3
 patched with pytorch-fid's FIDInceptionA/C/E_1/E_2) and its `InceptionV3`

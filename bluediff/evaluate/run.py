@@ -297,7 +297,8 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
                     tag: str, references: np.ndarray | None = None,
                     observations: np.ndarray | None = None,
                     other_restorations: dict | None = None, params=None) -> dict:
-  """Scores images uint8 [N, H, W, C]; writes metrics.json + report.md under workdir/eval/tag.
+  """Scores images uint8 [N, H, W, C]; writes metrics.json, report.md and the scored
+  samples.npz under workdir/eval/tag.
 
   references / observations (uint8, same shape): for conditional processes.
   """
@@ -317,6 +318,9 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
       parts = [observations[:n], *(v[:n] for v in (other_restorations or {}).values()),
                shown, references[:n]]
       shown = np.concatenate(parts, axis=2)
+    # the scored images themselves, so a table can be re-scored later without resampling
+    extra = {} if observations is None else {"observations": observations, "references": references}
+    np.savez_compressed(os.path.join(outdir, "samples.npz"), images=images, **extra)
     grid = save_grid(shown, os.path.join(outdir, "samples_grid.png"))
     write_report(outdir, results, grid, ctx.plots)
     for path in (os.path.join(outdir, "metrics.json"), os.path.join(workdir, "metrics.json")):

@@ -27,7 +27,7 @@ from bluediff.noise import NoiseOperator
 from bluediff.processes import pairing as pairing_lib
 from bluediff.processes.base import (Net, Process, mean_squared, per_example,
                                      with_condition)
-from bluediff.processes.iadb import integrate_ode, uniform_grid
+from bluediff.processes.iadb import heun_step, integrate_ode, uniform_grid
 from bluediff.processes.schedules import Gamma
 
 PARAMETRISATIONS = ("grid_free", "paper")
@@ -126,22 +126,34 @@ class BlueNoiseDiffusion(Process):
       head2, w = direction, w * a_prev ** 2
     return x_t, a_k, jnp.concatenate([x0 - n_k, head2], axis=-1), w
 
-  def loss(self, net: Net, x0, key):
+  def draws(self, key, x0) -> dict:
+    """The loss's randomness for clean images x0 [B, H, W, C]: k [B] (float, in {1..T}),
+    white eps [B, H, W, C], and perm [B] (noise i is paired with image perm[i]; the
+    identity without pairing). perm depends on x0 and the other draws, not on the net."""
     k_t, k_eps = jax.random.split(key)
-    b, c = x0.shape[0], x0.shape[-1]
+    b = x0.shape[0]
     k = self._timesteps(k_t, b).astype(jnp.float32)
     eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
+    if self.pairing == "none":
+      perm = jnp.arange(b)
+    else:   # pair the time-mixed noise L_t eps, each keeping its own t (methods.md §2.4)
+      noise_t = self.mixed(eps, self.noise.apply(eps), self.gamma(k / self.train_steps))
+      perm = pairing_lib.pair(self.pairing, noise_t, x0, self.pairing_groups)
+    return {"k": k, "eps": eps, "perm": perm}
+
+  def loss_from_draws(self, net: Net, x0, draws):
+    """Eq. 8 for the given draws (a pure function of net, x0 and draws): (loss, aux)."""
+    k, eps, perm = draws["k"], draws["eps"], draws["perm"]
+    c = x0.shape[-1]
     blue = self.noise.apply(eps)
     aux = {}
     if self.pairing != "none":
-      g = self.gamma(k / self.train_steps)
-      noise_t = self.mixed(eps, blue, g)
-      perm = pairing_lib.pair(self.pairing, noise_t, x0, self.pairing_groups)
+      noise_t = self.mixed(eps, blue, self.gamma(k / self.train_steps))
       # mean unsquared distance saved per example (noise i was paired with image i before)
       before = jnp.sqrt(jnp.sum(jnp.square(noise_t - x0), axis=(1, 2, 3)))
       after = jnp.sqrt(jnp.sum(jnp.square(noise_t - x0[perm]), axis=(1, 2, 3)))
       aux["pairing_gain"] = jnp.mean(before - after)
-      x0 = x0[perm]
+    x0 = x0[perm]
     x_t, t, target, w = self.targets(x0, eps, blue, k)
     pred = with_condition(net, self.observe(x0))(x_t, t * self.time_scale)
     if self.heads == 1:
@@ -149,6 +161,9 @@ class BlueNoiseDiffusion(Process):
     l1 = mean_squared(pred[..., :c] - target[..., :c])
     l2 = jnp.mean(per_example(w) * jnp.square(pred[..., c:] - target[..., c:]))
     return l1 + l2, {"loss_x0": l1, "loss_direction": l2, **aux}
+
+  def loss(self, net: Net, x0, key):
+    return self.loss_from_draws(net, x0, self.draws(key, x0))
 
   # --- sampling -----------------------------------------------------------------
   def noise_fields(self, key, shape):
@@ -163,30 +178,44 @@ class BlueNoiseDiffusion(Process):
     eps = jax.random.normal(key, shape)
     return self.mixed(eps, self.noise.apply(eps), jnp.full((shape[0],), self.gamma(1.0)))
 
+  def velocity(self, net: Net):
+    """dx/dt = -f1 - g'(t) t f2 (grid-free two heads; t [B]), the ODE Heun integrates."""
+    self._check_heun()
+
+    def velocity(x, t):
+      c = x.shape[-1]
+      f = net(x, t * self.time_scale)
+      return -f[..., :c] - per_example(self.gamma.derivative(t) * t) * f[..., c:]
+    return velocity
+
+  def _check_heun(self):
+    if self.heads != 2 or self.parametrisation != "grid_free":
+      raise ValueError("the heun sampler needs the grid-free two-head parametrisation")
+
+  def euler_step(self, net: Net, x, a_k, a_prev):
+    """Eq. 7 from a_k to a_prev < a_k (scalars), x [B, H, W, C]."""
+    c = x.shape[-1]
+    f = net(x, jnp.full((x.shape[0],), a_k) * self.time_scale)
+    if self.heads == 1:
+      return x + (a_k - a_prev) * f
+    dg = self.gamma(a_k) - self.gamma(a_prev)
+    scale = a_prev if self.parametrisation == "grid_free" else 1.0
+    return x + (a_k - a_prev) * f[..., :c] + dg * scale * f[..., c:]
+
+  def step(self, net: Net, x, a, a_prev, method="euler"):
+    """One sampler step from a to a_prev < a (scalars), x [B, H, W, C]."""
+    self.check_sampler(method)
+    if method == "heun":
+      return heun_step(self.velocity(net), x, a, a_prev)
+    return self.euler_step(net, x, a, a_prev)
+
   def sample(self, net: Net, key, shape, *, method="euler", num_steps=250, cond=None):
     self.check_sampler(method)
     self.check_condition(cond)
     net = with_condition(net, cond)
-    c = shape[-1]
     x = self.start_state(key, shape)
     grid = uniform_grid(num_steps)
-    at = lambda t: jnp.full((shape[0],), t)                 # noqa: E731
     if method == "heun":
-      if self.heads != 2 or self.parametrisation != "grid_free":
-        raise ValueError("the heun sampler needs the grid-free two-head parametrisation")
-
-      def velocity(x, t):
-        f = net(x, t * self.time_scale)
-        return -f[..., :c] - per_example(self.gamma.derivative(t) * t) * f[..., c:]
-      return integrate_ode(velocity, x, grid, "heun")
-
-    def euler(i, x):
-      kk = num_steps - i
-      a_k, a_prev = grid[kk], grid[kk - 1]
-      f = net(x, at(a_k) * self.time_scale)
-      if self.heads == 1:
-        return x + (a_k - a_prev) * f
-      dg = self.gamma(a_k) - self.gamma(a_prev)
-      scale = a_prev if self.parametrisation == "grid_free" else 1.0
-      return x + (a_k - a_prev) * f[..., :c] + dg * scale * f[..., c:]
+      return integrate_ode(self.velocity(net), x, grid, "heun")
+    euler = lambda i, x: self.euler_step(net, x, grid[num_steps - i], grid[num_steps - i - 1])  # noqa: E731
     return jax.lax.fori_loop(0, num_steps, euler, x)

@@ -5,6 +5,10 @@ A restoration network R(x_t, t) ~ x0 is trained with |R(D(x0, t), t) - x0|
   alg1    x_{s-1} = D(R(x_s, s), s - 1)                       (naive)
   alg2    x_{s-1} = x_s - D(x0_hat, s) + D(x0_hat, s - 1)      (TACoS, default)
   direct  x0_hat = R(x_T, T)                                   (one shot)
+  estimated_noise  (x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) e: noise, blend) alg2 with e
+          re-estimated at every step, e_hat = (x_s - sqrt(abar_s) x0_hat) / sqrt(1 - abar_s):
+          x_{s-1} = x_s - mix(x0_hat, e_hat, s) + mix(x0_hat, e_hat, s - 1) (DDIM, eta = 0;
+          the reference's `sampling_routine='ddim'`, denoising-diffusion-pytorch `gen_sample`)
 With `generate=True` the process is unconditional: x_T is drawn from a prior
 fitted to what fully degraded training images keep (`cold_prior.py`).
 Random degradations use one key per image for the whole trajectory; the
@@ -22,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from bluediff import degradations as dg
 from bluediff.processes.base import Net, Process
 
 LOSSES = ("l1", "l2")
@@ -34,7 +39,7 @@ def per_image_keys(key: jax.Array, batch: int) -> jax.Array:
 
 @struct.dataclass
 class ColdDiffusion(Process):
-  samplers = ("alg2", "alg1", "direct")
+  samplers = ("alg2", "alg1", "direct", "estimated_noise")
   degradation: Any
   prior: Any = None                      # a MixturePrior when generating (cold_prior.py)
   loss_kind: str = struct.field(pytree_node=False, default="l1")
@@ -49,6 +54,13 @@ class ColdDiffusion(Process):
   @property
   def num_steps(self) -> int:
     return self.degradation.num_steps
+
+  def check_sampler(self, method: str) -> None:
+    super().check_sampler(method)
+    if method == "estimated_noise" and not isinstance(self.degradation, dg.AlphaBarMix):
+      raise ValueError(f"sampler 'estimated_noise' re-estimates the e of x_t = sqrt(abar_t) x0 + "
+                       f"sqrt(1 - abar_t) e: only degradations noise and blend have one, not "
+                       f"{type(self.degradation).__name__}")
 
   def _time(self, s, batch):
     return jnp.broadcast_to(jnp.asarray(s, jnp.float32), (batch,)) / self.num_steps * self.time_scale
@@ -73,6 +85,10 @@ class ColdDiffusion(Process):
     at = lambda u: jnp.full((b,), u, jnp.int32)   # noqa: E731
     if method == "alg1":
       return self.degradation(x0_hat, at(s - 1), keys)
+    if method == "estimated_noise":
+      d = self.degradation
+      e_hat = d.estimate_other(x, x0_hat, at(s))
+      return x - d.mix(x0_hat, e_hat, at(s)) + d.mix(x0_hat, e_hat, at(s - 1))
     return x - self.degradation(x0_hat, at(s), keys) + self.degradation(x0_hat, at(s - 1), keys)
 
   def sample(self, net: Net, key, shape, *, method="alg2", num_steps=0, cond=None):

@@ -73,11 +73,17 @@ class DDPM(Process):
     ab = per_example(self.alpha_bar[k.astype(jnp.int32)])
     return jnp.sqrt(ab) * x0 + jnp.sqrt(1.0 - ab) * n, n
 
-  def loss(self, net: Net, x0, key):
+  def draws(self, key, x0) -> dict:
+    """The loss's randomness for x0 [B, H, W, C]: k [B] (float, uniform in {1..T}) and white
+    eps [B, H, W, C]."""
     k_t, k_eps = jax.random.split(key)
-    c = x0.shape[-1]
     k = jax.random.randint(k_t, (x0.shape[0],), 1, self.train_steps + 1).astype(jnp.float32)
-    eps = jax.random.normal(k_eps, x0.shape, x0.dtype)
+    return {"k": k, "eps": jax.random.normal(k_eps, x0.shape, x0.dtype)}
+
+  def loss_from_draws(self, net: Net, x0, draws):
+    """eps-prediction MSE (+ the weighted head-2 MSE) for the given draws: (loss, aux)."""
+    k, eps = draws["k"], draws["eps"]
+    c = x0.shape[-1]
     x_k, n = self.forward(x0, eps, k)
     pred = net(x_k, k / self.train_steps * self.time_scale)
     if not self.time_varying:
@@ -87,6 +93,9 @@ class DDPM(Process):
     w = self._weight(k)
     l2 = jnp.mean(per_example(w) * jnp.square(pred[..., c:] - direction))
     return l1 + l2, {"loss_eps": l1, "loss_direction": l2}
+
+  def loss(self, net: Net, x0, key):
+    return self.loss_from_draws(net, x0, self.draws(key, x0))
 
   def _weight(self, k):
     """Head 2 enters the step as (g_k - g_{k-1}) sqrt(1 - abar_{k-1}) f2: weight its error by
@@ -106,6 +115,11 @@ class DDPM(Process):
 
   def ddim_step(self, net: Net, x, k, j, key):
     """One DDIM step from integer time k to j < k (scalars), x [B, H, W, C]."""
+    return self.ddim_update(net, x, k, j, jax.random.normal(key, x.shape))
+
+  def ddim_update(self, net: Net, x, k, j, z):
+    """`ddim_step` for its white draw z [B, H, W, C] (pure; z = 0 gives the deterministic
+    part, and the fresh noise is s L_j z)."""
     c = x.shape[-1]
     ab_k, ab_j = self.alpha_bar[k], self.alpha_bar[j]
     f = net(x, jnp.full((x.shape[0],), k / self.train_steps * self.time_scale))
@@ -116,7 +130,7 @@ class DDPM(Process):
       dg = self._g(jnp.asarray(k, jnp.float32)) - self._g(jnp.asarray(j, jnp.float32))
       n_j = f1 + dg * f[..., c:]
     s = self.eta * jnp.sqrt((1.0 - ab_j) / (1.0 - ab_k)) * jnp.sqrt(1.0 - ab_k / ab_j)
-    z = self.coloured(jax.random.normal(key, x.shape), jnp.full((x.shape[0],), j, jnp.float32))
+    z = self.coloured(z, jnp.full((x.shape[0],), j, jnp.float32))
     return jnp.sqrt(ab_j) * x0_hat + jnp.sqrt(jnp.maximum(1.0 - ab_j - s ** 2, 0.0)) * n_j + s * z
 
   def sample(self, net: Net, key, shape, *, method="ddim", num_steps=50, cond=None):

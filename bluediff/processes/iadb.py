@@ -20,6 +20,22 @@ def uniform_grid(num_steps: int) -> jax.Array:
   return jnp.linspace(0.0, 1.0, num_steps + 1)
 
 
+def euler_step(velocity, x: jax.Array, t, t_prev) -> jax.Array:
+  """One Euler step of dx/dt = velocity(x, t) from t to t_prev (scalars; x [B, ...])."""
+  at = lambda u: jnp.full((x.shape[0],), u)   # noqa: E731
+  return x + (t_prev - t) * velocity(x, at(t))
+
+
+def heun_step(velocity, x: jax.Array, t, t_prev) -> jax.Array:
+  """One Heun (RK2 / trapezoidal) step from t to t_prev: the mean of the velocities at both
+  ends, the second taken after an Euler predictor (NFE = 2)."""
+  at = lambda u: jnp.full((x.shape[0],), u)   # noqa: E731
+  dt = t_prev - t                                 # negative: towards the data
+  v1 = velocity(x, at(t))
+  v2 = velocity(x + dt * v1, at(t_prev))
+  return x + dt * 0.5 * (v1 + v2)
+
+
 def integrate_ode(velocity, x: jax.Array, grid: jax.Array, method: str) -> jax.Array:
   """Integrates dx/dt = velocity(x, t) from t = grid[-1] down to t = grid[0].
 
@@ -29,18 +45,8 @@ def integrate_ode(velocity, x: jax.Array, grid: jax.Array, method: str) -> jax.A
   processes here (NFE = 2n - 1). Runs as one `fori_loop`.
   """
   n = grid.shape[0] - 1
-  batch = x.shape[0]
-  at = lambda t: jnp.full((batch,), t)
-
-  def euler(k, x):
-    return x + (grid[k - 1] - grid[k]) * velocity(x, at(grid[k]))
-
-  def heun(k, x):
-    dt = grid[k - 1] - grid[k]                  # negative: towards the data
-    v1 = velocity(x, at(grid[k]))
-    v2 = velocity(x + dt * v1, at(grid[k - 1]))
-    return x + dt * 0.5 * (v1 + v2)
-
+  euler = lambda k, x: euler_step(velocity, x, grid[k], grid[k - 1])   # noqa: E731
+  heun = lambda k, x: heun_step(velocity, x, grid[k], grid[k - 1])     # noqa: E731
   if method == "euler":
     return jax.lax.fori_loop(0, n, lambda i, x: euler(n - i, x), x)
   x = jax.lax.fori_loop(0, n - 1, lambda i, x: heun(n - i, x), x)
@@ -69,18 +75,37 @@ class IADB(Process):
   def noise_fields(self, key, shape):
     return {"noise": self.noise(key, shape)}
 
-  def loss(self, net: Net, x0, key):
+  # --- training: random draws, then a pure function of them ----------------------
+  def draws(self, key, x0) -> dict:
+    """The loss's randomness for clean images x0 [B, H, W, C]: alpha [B] ~ U[0, 1) and
+    white eps [B, H, W, C] (the noise is L eps, L = self.noise)."""
     k_alpha, k_eps = jax.random.split(key)
-    alpha = jax.random.uniform(k_alpha, (x0.shape[0],))
-    eps = self.noise(k_eps, x0.shape)
+    return {"alpha": jax.random.uniform(k_alpha, (x0.shape[0],)),
+            "eps": jax.random.normal(k_eps, x0.shape)}
+
+  def loss_from_draws(self, net: Net, x0, draws):
+    """mean |D(x_a, a) - (x0 - L eps)|^2 for the given draws: (loss, aux)."""
+    alpha, eps = draws["alpha"], self.noise.apply(draws["eps"])
     net = with_condition(net, self.observe(x0))
     pred = net(self.corrupt(x0, alpha, eps), alpha * self.time_scale)
     return mean_squared(pred - (x0 - eps)), {}
+
+  def loss(self, net: Net, x0, key):
+    return self.loss_from_draws(net, x0, self.draws(key, x0))
+
+  # --- sampling -----------------------------------------------------------------
+  def velocity(self, net: Net):
+    """dx/da = eps - x0 = -D(x, a): the ODE the samplers integrate from a = 1 to 0."""
+    return lambda x, a: -net(x, a * self.time_scale)
+
+  def step(self, net: Net, x, a, a_prev, method="euler"):
+    """One sampler step from noise weight a to a_prev < a (scalars), x [B, H, W, C]."""
+    self.check_sampler(method)
+    return (euler_step if method == "euler" else heun_step)(self.velocity(net), x, a, a_prev)
 
   def sample(self, net: Net, key, shape, *, method="euler", num_steps=128, cond=None):
     self.check_sampler(method)
     self.check_condition(cond)
     net = with_condition(net, cond)
     x = self.noise(key, shape)
-    velocity = lambda x, a: -net(x, a * self.time_scale)  # dx/da = eps - x0 = -D
-    return integrate_ode(velocity, x, uniform_grid(num_steps), method)
+    return integrate_ode(self.velocity(net), x, uniform_grid(num_steps), method)

@@ -1,0 +1,87 @@
+"""What a checkpoint's network means: every process/degradation field is classified, and
+checkpoints or exports are refused (one line naming the fields) under a config that
+changes their meaning, never under one that only changes training or sampling."""
+import pytest
+
+from bluediff import signature as sig
+from configs import base
+
+
+def test_every_process_and_degradation_field_is_classified():
+  c = base.get_config()
+  for section in ("process", "degradation"):
+    fields = set(c[section].keys())
+    assert fields == set(sig.ROLES[section]), (
+        f"classify config.{section} fields in bluediff/signature.py ROLES: "
+        f"missing {sorted(fields - set(sig.ROLES[section]))}, "
+        f"stale {sorted(set(sig.ROLES[section]) - fields)}")
+    assert set(sig.ROLES[section].values()) <= {sig.MEANING, sig.TRAINING, sig.SAMPLING}
+  relevant = {f for fs in sig.RELEVANT.values() for f in fs}
+  for name, fields in sig.RELEVANT.items():
+    for f in fields:
+      assert f == "degradation" or sig.ROLES["process"][f] == sig.MEANING, (name, f)
+  # every meaning field of the process section is read by some process (name is recorded apart)
+  meaning = {f for f, r in sig.ROLES["process"].items() if r == sig.MEANING} - {"name"}
+  assert meaning <= relevant, sorted(meaning - relevant)
+  assert set(sig.RELEVANT) == {"iadb", "blue_noise", "ddpm", "cold", "blur_diffusion"}
+
+
+def _config(process, **fields):
+  c = base.get_config()
+  c.process.name = process
+  for dotted, v in fields.items():
+    section, name = dotted.split("__")
+    c[section][name] = v
+  return c
+
+
+@pytest.mark.parametrize("process,change,named", [
+    ("blue_noise", {"process__gamma_tau": 0.2}, "process.gamma_tau"),
+    ("blue_noise", {"process__parametrisation": "paper"}, "process.parametrisation"),
+    ("blue_noise", {"process__heads": 1}, "process.heads"),
+    ("blue_noise", {"process__blend": "vp"}, "process.blend"),
+    ("iadb", {"process__time_scale": 1000.0}, "process.time_scale"),
+    ("ddpm", {"process__train_steps": 500}, "process.train_steps"),
+    ("blur_diffusion", {"process__blur_schedule": "linear"}, "process.blur_schedule"),
+    ("blur_diffusion", {"process__basis": "svd"}, "process.basis"),
+    ("cold", {"degradation__blur_std": 1.0}, "degradation.blur_std"),
+    ("cold", {"degradation__kind": "inpaint"}, "degradation.kind"),
+    ("iadb", {"noise__kind": "blue"}, "noise.kind"),
+    ("iadb", {"model__channels": 8}, "model.channels"),
+])
+def test_a_meaning_change_is_named(process, change, named):
+  saved = sig.model_signature(_config(process))
+  problem = sig.mismatch(saved, sig.model_signature(_config(process, **change)))
+  assert problem is not None and named in problem and "\n" not in problem
+  # only the changed field is named
+  assert problem.count("=") == 2, problem
+
+
+@pytest.mark.parametrize("process,change", [
+    ("blue_noise", {"process__pairing": "greedy"}),                 # training only
+    ("blue_noise", {"process__antithetic": False}),
+    ("cold", {"process__loss": "l2"}),
+    ("ddpm", {"process__ddim_eta": 1.0}),                           # sampling only
+    ("blur_diffusion", {"process__x0_min_abar": 0.0}),
+    ("cold", {"process__generate": True}),
+    ("iadb", {"process__blur_s0": 1.0}),                            # a field IADB never reads
+    ("iadb", {"degradation__blur_std": 3.0}),
+    ("iadb", {"optim__lr": 1.0}),
+])
+def test_training_sampling_and_unread_fields_are_not_compared(process, change):
+  saved = sig.model_signature(_config(process))
+  assert sig.mismatch(saved, sig.model_signature(_config(process, **change))) is None
+
+
+def test_format1_signatures_need_the_old_time_scale():
+  """Before process fields were recorded, every process fed t x 1: such a checkpoint is
+  accepted at time_scale 1 and refused, naming the override, at any other."""
+  c = _config("iadb")
+  legacy = {k: v for k, v in sig.model_signature(c).items() if k not in ("format", "fields")}
+  assert sig.mismatch(legacy, sig.model_signature(c)) is None
+  problem = sig.mismatch(legacy, sig.model_signature(c, time_scale=1000.0))
+  assert "--config.process.time_scale=1" in problem
+  assert "model.channels" in sig.mismatch(legacy, sig.model_signature(_config("iadb", model__channels=8)))
+  blur = _config("blur_diffusion", process__blur_schedule="hoogeboom")
+  legacy_blur = {k: v for k, v in sig.model_signature(blur).items() if k not in ("format", "fields")}
+  assert "retrain" in sig.mismatch(legacy_blur, sig.model_signature(blur))
