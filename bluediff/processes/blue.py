@@ -16,6 +16,8 @@ BUILD_NOTES for the scale). Euler (Eq. 7) on a uniform grid of n steps:
 which is exact for the linear blend with the exact oracle, at any n. Heun
 integrates dx/dt = -f1 - g'(t) t f2. One head (`heads=1`): the network
 predicts x0 - L_k eps + a_{k-1} (L_b - I) eps (exact when g = a).
+`loss` is `loss_from_draws(net, x0, draws(key, x0))`: the draws (k, eps and the pairing
+permutation) apart from a pure function of them (numpy oracles: tests/test_oracles.py).
 """
 from __future__ import annotations
 
@@ -217,5 +219,7 @@ class BlueNoiseDiffusion(Process):
     grid = uniform_grid(num_steps)
     if method == "heun":
       return integrate_ode(self.velocity(net), x, grid, "heun")
-    euler = lambda i, x: self.euler_step(net, x, grid[num_steps - i], grid[num_steps - i - 1])  # noqa: E731
+
+    def euler(i, x):
+      return self.euler_step(net, x, grid[num_steps - i], grid[num_steps - i - 1])
     return jax.lax.fori_loop(0, num_steps, euler, x)

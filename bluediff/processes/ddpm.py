@@ -13,7 +13,8 @@ DDIM step from k to j < k (eta = 0 deterministic; eta > 0 adds noise):
   n_j    = f1 + (g_k - g_j) f2                        (L_j eps; = f1 for white)
   x_j    = sqrt(abar_j) x0_hat + sqrt(1 - abar_j - s^2) n_j + s L_j z,
   s      = eta sqrt((1 - abar_j) / (1 - abar_k)) sqrt(1 - abar_k / abar_j).
-Head-2 loss weight: see `_weight` (ours; the supplement gives none).
+Head-2 loss weight: see `_weight` (ours; the supplement gives none). `loss` is
+`loss_from_draws(net, x0, draws(key, x0))` and `ddim_step` is `ddim_update` of a white z.
 """
 from __future__ import annotations
 
@@ -99,8 +100,8 @@ class DDPM(Process):
 
   def _weight(self, k):
     """Head 2 enters the step as (g_k - g_{k-1}) sqrt(1 - abar_{k-1}) f2: weight its error by
-    the square of that factor per unit step, (dg/dk T)^2 (1 - abar_{k-1}) (ours; the
-    supplement gives no weight)."""
+    the square of that factor per unit of u = k / T, (g_k - g_{k-1})^2 (1 - abar_{k-1}) T
+    = (dg/du)^2 (1 - abar_{k-1}) / T, [B] (ours; the supplement gives no weight)."""
     dg = (self._g(k) - self._g(k - 1)) * self.train_steps
     return dg ** 2 * (1.0 - self.alpha_bar[(k - 1).astype(jnp.int32)]) / self.train_steps
 

@@ -3,6 +3,8 @@
 Forward x_a = (1 - a) x0 + a eps with a ~ U[0, 1] (a = noise weight). The
 network D(x_a, a) predicts x0 - eps, the direction from noise to data, and
 sampling integrates dx/da = -D from a = 1 (noise) down to a = 0 (data).
+`loss` is `loss_from_draws(net, x0, draws(key, x0))`: the random draws apart from a
+pure function of them (checked against numpy in tests/test_oracles.py).
 """
 from __future__ import annotations
 
