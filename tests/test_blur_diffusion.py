@@ -398,3 +398,33 @@ def test_lsun_presets_use_the_reference_blur():
         got = 2 * np.asarray(proc.schedule.log_a(jnp.full((1,), i)))[0, ..., 0]
         want = log_abar[i] + 2 * cum_f[i] * np.log(d)
         np.testing.assert_allclose(np.sort(got.ravel()), np.sort(want.ravel()), rtol=1e-5, atol=1e-6)
+
+
+def test_reference_step_matches_the_official_update_in_numpy():
+  """The official sampler (main.py): x <- x + (x - W x) + U (I - B_i) U^T s + U (I - B_i)^1/2 U^T z,
+  W = U B_i^1/2 U^T, score s = -eps / sqrt(1 - Bbar_i), noise only while i > 2; computed here
+  with scipy's orthonormal DCT and the per-component B_i = Abar_i / Abar_{i-1} of the tables."""
+  from scipy.fft import dctn, idctn
+  n, size = 20, 8
+  kernel = gaussian_kernel_1d(0.4, 3)
+  tables = blur_tables(linear_log_abar(n, 1e-4, 0.2), np.cumsum(blur_steps("quartic", n, 2.0)),
+                       np.log(dct_eigenvalues(kernel, size, size)))
+  p = BlurDiffusion(dct_basis(size, size), tables, WhiteNoise())
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(2, size, size, 1)).astype(np.float32)
+  w_eps = rng.normal(size=(1, size, size, 1)).astype(np.float32)
+  net = lambda x, t: 0.3 * x + jnp.asarray(w_eps)       # noqa: E731  (a fixed eps predictor)
+  abar = np.exp(2 * np.asarray(tables.log_signal, np.float64))[..., None]       # [N+1, H, W, 1]
+  dct = lambda v: dctn(v, axes=(1, 2), norm="ortho")     # noqa: E731
+  for i in (2, 7, n):
+    key = jax.random.key(i)
+    z = np.asarray(jax.random.normal(key, x.shape), np.float64)
+    b_i = abar[i] / abar[i - 1]
+    eps = 0.3 * x + w_eps
+    xb = dct(x.astype(np.float64))
+    out = 2 * xb - np.sqrt(b_i) * xb - (1 - b_i) * dct(eps) / np.sqrt(1 - abar[i])
+    if i > 2:
+      out = out + np.sqrt(1 - b_i) * dct(z)
+    want = idctn(out, axes=(1, 2), norm="ortho")
+    got = np.asarray(p.reference_step(net, jnp.asarray(x), i, key))
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
