@@ -189,6 +189,7 @@ def test_super_resolution_feeds_the_low_resolution_image(stats8):
     p.sample(net, jax.random.key(0), x0.shape, num_steps=2)
 
 
+@pytest.mark.slow   # trains and evaluates (~1 min)
 def test_super_resolution_trains_and_evaluates_restoration(tiny_config, tmp_path):
   from skimage.metrics import peak_signal_noise_ratio
   from bluediff.evaluate.run import run_evaluate

@@ -1,5 +1,4 @@
 """The Flax FID Inception against pytorch-fid's own blocks, with identical random weights.
-pytestmark = pytest.mark.slow   # needs torch + pytorch-fid (.[fid]); CI runs it in its slow step
 
 The reference is pytorch-fid's `fid_inception_v3()` (torchvision's Inception3
 patched with pytorch-fid's FIDInceptionA/C/E_1/E_2) and its `InceptionV3`
@@ -10,6 +9,7 @@ converter, so the same test covers the conversion path.
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow   # needs torch + pytorch-fid (.[fid]); CI runs it in its slow step
 torch = pytest.importorskip("torch")
 pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 
 def run_main(args, env, timeout=600):
@@ -13,6 +14,7 @@ def run_main(args, env, timeout=600):
   return r
 
 
+@pytest.mark.slow   # the whole CLI path in subprocesses (~1 min)
 def test_train_sample_evaluate(subprocess_env, tmp_path):
   wd = f"--workdir={tmp_path}"
   run_main([wd, "--config.training.num_steps=4"], subprocess_env)

@@ -7,6 +7,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from bluediff.checkpoint import Checkpointer
 from bluediff.data import pipeline
@@ -23,6 +24,7 @@ def _losses(wd):
   return {r["step"]: r["loss"] for r in map(json.loads, open(os.path.join(wd, "metrics.jsonl")))}
 
 
+@pytest.mark.slow   # two real processes (~1-2 min): CI runs it in its slow step
 def test_two_processes_equal_one(tiny_config, subprocess_env, tmp_path):
   multi, single = tmp_path / "multi", tmp_path / "single"
   multi.mkdir()
