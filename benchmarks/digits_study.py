@@ -94,6 +94,7 @@ def main():
   ap.add_argument("--seeds", default="0,1,2")
   ap.add_argument("--eval_samples", type=int, default=1000)
   ap.add_argument("--out", default="runs/study")
+  ap.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
   ap.add_argument("--keep_samples", default="",
                   help="copy each run's scored samples.npz here (e.g. docs/studies/NAME), "
                        "so the table can be re-scored without retraining")
@@ -103,7 +104,10 @@ def main():
   metrics = study["metrics"]
   eval_samples = study.get("eval_samples", args.eval_samples)
   results, dirs = {}, []
+  wanted = set(filter(None, args.only.split(",")))
   for name, (config, overrides) in study["variants"].items():
+    if wanted and name not in wanted:
+      continue
     slug = "".join(ch for ch in name.replace(" ", "_") if ch.isalnum() or ch in "_-.=")
     for seed in seeds:
       wd = os.path.join(args.out, f"{slug}-s{seed}")

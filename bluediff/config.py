@@ -85,6 +85,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
          f"config.{name}={b} does not divide over the {num_devices} devices of the mesh; "
          f"use a multiple of {num_devices}")
   need(t.on_nan in ("stop", "skip"), f"config.training.on_nan={t.on_nan!r}: use stop or skip")
+  o = config.optim
+  need(o.ema_every >= 1 and o.ema_start >= 0,
+       f"config.optim.ema_every={o.ema_every} must be >= 1 and ema_start={o.ema_start} >= 0")
   size = config.data.image_size
   levels = len(config.model.channel_mult)
   need(size % (2 ** (levels - 1)) == 0,

@@ -49,6 +49,8 @@ def test_every_experiment_config_validates():
     ("process.pairing", "hungarian", "process.pairing"),
     ("data.image_size", 15, "image_size"),
     ("model.conv_algorithm", "fft", "model.conv_algorithm"),
+    ("optim.ema_every", 0, "ema_every"),
+    ("optim.ema_start", -1, "ema_start"),
 ])
 def test_bad_values_are_rejected(tiny_config, field, value, match):
   c = tiny_config()
