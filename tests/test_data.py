@@ -72,3 +72,22 @@ def test_unprepared_dataset_says_how_to_prepare(tmp_path):
     check_prepared("cifar10", str(tmp_path))
   msg = str(e.value)
   assert "tfds build cifar10 --file_format=array_record" in msg and "\n" not in msg
+
+
+def test_random_flip_mirrors_the_width_axis(tiny_config):
+  """data.random_flip: about half of the images come back as x[:, :, ::-1] ([B, H, W, C]:
+  left-right), the rest untouched (an upside-down flip fails). Same seed, same images otherwise."""
+  dc = tiny_config().data
+  plain = pipeline.train_dataset(dc, 8, seed=2)
+  dc.random_flip = True
+  flipping = pipeline.train_dataset(dc, 8, seed=2)
+  flipped = 0
+  for s in range(4):
+    x, y = plain[s]["image"], flipping[s]["image"]
+    assert x.shape == y.shape == (8, 16, 16, 1)
+    for i in range(8):
+      if np.array_equal(y[i], x[i]):
+        continue
+      np.testing.assert_array_equal(y[i], x[:, :, ::-1][i])          # width reversed
+      flipped += 1
+  assert 8 <= flipped <= 24                  # of 32, p = 1/2 (a fixed seed: deterministic)

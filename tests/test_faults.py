@@ -85,30 +85,70 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(subprocess_env, tmp_path):
 
 
 def test_nonfinite_steps_can_be_skipped():
-  """With skip_nonfinite, a NaN loss leaves params, optimizer and EMA untouched."""
+  """With skip_nonfinite, a non-finite step (a NaN loss; or a finite loss whose gradient
+  is NaN) leaves params, optimizer state and EMA exactly as they were; only the step
+  counter advances. The state is taken after one good step, so that the EMA differs from
+  the params and Adam's moments and count are nonzero (at init a NaN update could leave
+  them looking untouched)."""
+  import flax.linen as nn
   import optax
-  from bluediff.models.unet import UNet
   from bluediff.processes.base import Process
   from bluediff.step import init_state, make_train_step
   from flax import struct
 
   @struct.dataclass
-  class Poison(Process):
+  class Loss(Process):
+    """mean sqrt(c (out - 1/2)^2 + d): (c, d) = (1, 1) is finite; (1, NaN) a NaN loss;
+    (0, 0) a finite loss (0) whose gradient is 0 * inf = NaN (sqrt at 0). c, d are
+    leaves, so the three share one compilation."""
+    c: jax.Array
+    d: jax.Array
     samplers = ()
     def loss(self, net, x0, key):
-      return jnp.mean(net(x0, jnp.zeros(x0.shape[0]))) * jnp.nan, {}
+      out = net(x0, jnp.zeros(x0.shape[0]))
+      return jnp.mean(jnp.sqrt(self.c * jnp.square(out - 0.5) + self.d)), {}
     def sample(self, *a, **k):
       raise NotImplementedError
 
-  model = UNet(channels=8, channel_mult=(1,), num_res_blocks=1, attn_resolutions=(), norm_groups=4,
-               out_channels=1)
+  class Net(nn.Module):                 # two convolutions: a few leaves, quick to compile
+    @nn.compact
+    def __call__(self, x, t, train=False):
+      return nn.Conv(1, (3, 3))(nn.relu(nn.Conv(4, (3, 3))(x)))
+
+  model = Net()
   opt = optax.adam(1e-3)
   state = init_state(model, opt, jax.random.key(0), (2, 8, 8, 1))
   step = jax.jit(make_train_step(model, opt, 0.9, skip_nonfinite=True))
-  new, metrics = step(Poison(), state, jnp.ones((2, 8, 8, 1)), jax.random.key(1))
-  assert float(metrics["skipped"]) == 1.0 and int(new.step) == 1
-  for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(state.params)):
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  x = jnp.ones((2, 8, 8, 1))
+  state, metrics = step(Loss(jnp.float32(1.0), jnp.float32(1.0)), state, x, jax.random.key(1))
+  assert float(metrics["skipped"]) == 0.0
+  leaves = lambda s: jax.tree.leaves((s.params, s.opt_state, s.ema_params))   # noqa: E731
+  ema_gap = max(float(jnp.abs(e - p).max()) for e, p in zip(jax.tree.leaves(state.ema_params),
+                                                             jax.tree.leaves(state.params)))
+  assert ema_gap > 1e-5
+  before = [np.asarray(a) for a in leaves(state)]
+  for kind, (c, d) in {"nan_loss": (1.0, np.nan), "nan_grad": (0.0, 0.0)}.items():
+    new, metrics = step(Loss(jnp.float32(c), jnp.float32(d)), state, x, jax.random.key(2))
+    assert not np.isfinite(float(metrics["grad_norm"])), kind
+    assert float(metrics["skipped"]) == 1.0 and int(new.step) == 2, kind
+    after = leaves(new)
+    assert len(after) == len(before)
+    for a, b in zip(after, before):
+      np.testing.assert_array_equal(np.asarray(a), b, err_msg=kind)
+
+
+def test_on_nan_skip_reaches_the_train_step(tiny_config, monkeypatch):
+  """training.on_nan=skip builds the step with skip_nonfinite (stop: without)."""
+  from bluediff import step as step_lib
+  seen = []
+  real = step_lib.make_train_step
+  monkeypatch.setattr(step_lib, "make_train_step",
+                      lambda *a, **k: seen.append(k["skip_nonfinite"]) or real(*a, **k))
+  for on_nan in ("skip", "stop"):
+    c = tiny_config()
+    c.training.on_nan = on_nan
+    build_experiment(c).train_step()
+  assert seen == [True, False]
 
 
 def test_same_seed_same_losses(tiny_config, finished_run, tmp_path):
@@ -134,7 +174,8 @@ def kill_reference(tiny_config, tmp_path_factory):
   return {row["step"]: row["loss"] for row in map(json.loads, open(ref / "metrics.jsonl"))}
 
 
-@pytest.mark.parametrize("when", ["after_first_seal", "mid_save", "random"])
+@pytest.mark.parametrize("when", [pytest.param("after_first_seal", marks=pytest.mark.slow), "mid_save",
+                                  pytest.param("random", marks=pytest.mark.slow)])
 def test_sigkill_at_any_point_resumes_from_a_complete_checkpoint(kill_reference, subprocess_env,
                                                                   tmp_path, when):
   """kill -9 (after a checkpoint is sealed, while a save is in flight, at a random time),

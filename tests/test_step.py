@@ -125,3 +125,130 @@ def test_ema_defaults_are_every_step_with_warm_up():
     d = min(decay, (1.0 + s) / (10.0 + s))
     ema = d * ema + (1 - d) * params[s]
     np.testing.assert_allclose(emas[s], ema, rtol=1e-6, atol=1e-7)
+
+
+def _adamw_np(grads, p0, lr, b1, b2, weight_decay=0.0, clip=0.0, eps=1e-8):
+  """Params after AdamW steps on `grads` (dicts of float64 arrays), each step's
+  gradient first clipped to global norm `clip` (0: none): g <- g min(1, clip / |g|),
+  m, v the bias-corrected moments, p <- p - lr (m_hat / (sqrt(v_hat) + eps) + wd p)."""
+  p = {k: np.asarray(v, np.float64) for k, v in p0.items()}
+  m = {k: np.zeros_like(v) for k, v in p.items()}
+  v = {k: np.zeros_like(x) for k, x in p.items()}
+  for t, g in enumerate(grads, 1):
+    g = {k: np.asarray(x, np.float64) for k, x in g.items()}
+    if clip > 0:
+      norm = np.sqrt(sum(np.sum(x ** 2) for x in g.values()))
+      g = {k: x * min(1.0, clip / norm) for k, x in g.items()}
+    for k in p:
+      m[k] = b1 * m[k] + (1 - b1) * g[k]
+      v[k] = b2 * v[k] + (1 - b2) * g[k] ** 2
+      m_hat, v_hat = m[k] / (1 - b1 ** t), v[k] / (1 - b2 ** t)
+      p[k] = p[k] - lr * (m_hat / (np.sqrt(v_hat) + eps) + weight_decay * p[k])
+  return p
+
+
+def _run_optimizer(oc, p0, grads):
+  import optax
+  opt = step_lib.make_optimizer(oc)
+  p = {k: jnp.asarray(v, jnp.float32) for k, v in p0.items()}
+  s = opt.init(p)
+  for g in grads:
+    upd, s = opt.update({k: jnp.asarray(v, jnp.float32) for k, v in g.items()}, s, p)
+    p = optax.apply_updates(p, upd)
+  return {k: np.asarray(v, np.float64) for k, v in p.items()}
+
+
+# Two leaves (the norm is global, not per leaf); a large gradient (norm ~ 50, clipped to
+# 1), a small one (norm ~ 0.05, unclipped), a large one. Adam's first step alone is
+# scale-free, so only the mix of clipped and unclipped steps shows the clip.
+_P0 = {"a": np.array([0.5, -1.0, 2.0]), "b": np.array([[0.3, 0.0], [-0.7, 1.5]])}
+_GRADS = [{"a": np.array([30.0, -20.0, 10.0]), "b": np.array([[25.0, 5.0], [-15.0, 20.0]])},
+          {"a": np.array([0.01, 0.03, -0.02]), "b": np.array([[-0.02, 0.01], [0.02, -0.01]])},
+          {"a": np.array([-40.0, 10.0, 5.0]), "b": np.array([[10.0, -30.0], [5.0, 20.0]])}]
+
+
+def test_gradient_clipping_is_global_norm_clipping_before_adam(tiny_config):
+  oc = tiny_config().optim
+  oc.grad_clip, oc.warmup_steps, oc.lr, oc.weight_decay = 1.0, 0, 0.1, 0.0
+  got = _run_optimizer(oc, _P0, _GRADS)
+  want = _adamw_np(_GRADS, _P0, 0.1, oc.b1, oc.b2, clip=1.0)
+  unclipped = _adamw_np(_GRADS, _P0, 0.1, oc.b1, oc.b2)
+  for k in _P0:
+    np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-5)
+    # the clip is not a no-op here: unclipped Adam ends elsewhere (100x the tolerance)
+    assert np.abs(unclipped[k] - want[k]).max() > 1e-3
+  oc.grad_clip = 0.0                                    # 0 disables it
+  got = _run_optimizer(oc, _P0, _GRADS)
+  for k in _P0:
+    np.testing.assert_allclose(got[k], unclipped[k], rtol=1e-5, atol=1e-5)
+
+
+def test_weight_decay_is_decoupled_adamw(tiny_config):
+  """optim.weight_decay: p <- p - lr (adam direction + wd p), the decay outside Adam's
+  normalisation (AdamW, not an L2 term added to the gradient)."""
+  oc = tiny_config().optim
+  oc.grad_clip, oc.warmup_steps, oc.lr, oc.weight_decay = 0.0, 0, 0.01, 0.1
+  got = _run_optimizer(oc, _P0, _GRADS[1:2])
+  oc.weight_decay = 0.0
+  plain = _run_optimizer(oc, _P0, _GRADS[1:2])
+  for k in _P0:
+    # one step from p0: the decay term is exactly -lr wd p0
+    np.testing.assert_allclose(got[k] - plain[k], -0.01 * 0.1 * _P0[k], rtol=1e-3, atol=1e-6)
+  oc.weight_decay = 0.1
+  got = _run_optimizer(oc, _P0, _GRADS)
+  want = _adamw_np(_GRADS, _P0, 0.01, oc.b1, oc.b2, weight_decay=0.1)
+  for k in _P0:
+    np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-7)
+
+
+# The official code's clamps for the learned sigmoid gamma (st, en, tau), hard-coded.
+GAMMA_BOUNDS = {"start": (-3.0, -0.01), "end": (0.01, 3.0), "tau": (0.01, 10.0)}
+
+
+def _learned_gamma_process(**gamma):
+  from bluediff.noise import SpectralNoise, red_spectrum
+  from bluediff.processes.blue import BlueNoiseDiffusion
+  from bluediff.processes.schedules import Gamma
+  return BlueNoiseDiffusion(noise=SpectralNoise.from_spectrum(red_spectrum(8, 8)),
+                            gamma=Gamma("sigmoid", **gamma), train_steps=10, learn_gamma=True)
+
+
+def test_learned_gamma_is_projected_into_the_reference_ranges():
+  p = _learned_gamma_process(start=-1.0, end=1.0, tau=1.0)
+  out = p.project({"gamma": {"start": jnp.float32(5.0), "end": jnp.float32(-5.0),
+                             "tau": jnp.float32(1e4)}})["gamma"]
+  assert {k: float(v) for k, v in out.items()} == pytest.approx(
+      {"start": -0.01, "end": 0.01, "tau": 10.0}, rel=1e-6)
+  out = p.project({"gamma": {"start": jnp.float32(-50.0), "end": jnp.float32(50.0),
+                             "tau": jnp.float32(-1.0)}})["gamma"]
+  assert {k: float(v) for k, v in out.items()} == pytest.approx(
+      {"start": -3.0, "end": 3.0, "tau": 0.01}, rel=1e-6)
+  inside = {"start": jnp.float32(-1.5), "end": jnp.float32(0.7), "tau": jnp.float32(2.0)}
+  out = p.project({"gamma": inside})["gamma"]
+  assert {k: float(v) for k, v in out.items()} == {k: float(v) for k, v in inside.items()}
+
+
+def test_a_huge_gamma_gradient_step_lands_on_the_bounds():
+  """Through the real train step: SGD with lr 1e8 throws every learned parameter far past
+  its range (each has a nonzero gradient); the step's projection puts it on a bound."""
+  import flax.linen as nn
+  import optax
+
+  class TwoHeads(nn.Module):
+    @nn.compact
+    def __call__(self, x, t, train=False):
+      w = self.param("w", nn.initializers.constant(0.5), (2,))
+      return jnp.concatenate([w[0] * x, w[1] * x + 1.0], axis=-1)
+
+  process = _learned_gamma_process(start=-1.0, end=1.0, tau=1.0)
+  model, opt, popt = TwoHeads(), optax.sgd(0.0), optax.sgd(1e8)
+  state = step_lib.init_state(model, opt, jax.random.key(0), (4, 8, 8, 1), process, popt)
+  assert {k: float(v) for k, v in state.process_params["gamma"].items()} == {
+      "start": -1.0, "end": 1.0, "tau": 1.0}
+  step = jax.jit(step_lib.make_train_step(model, opt, 0.0, popt))
+  x = jax.random.uniform(jax.random.key(1), (4, 8, 8, 1), minval=-1, maxval=1)
+  new, metrics = step(process, state, x, jax.random.key(2))
+  for name, (lo, hi) in GAMMA_BOUNDS.items():
+    v = float(new.process_params["gamma"][name])
+    assert v == pytest.approx(lo, rel=1e-6) or v == pytest.approx(hi, rel=1e-6), (name, v)
+    assert float(metrics[f"process/gamma/{name}"]) == v
