@@ -155,14 +155,16 @@ class Checkpointer:
       raise CheckpointMismatchError(f"checkpoint {self.directory}/{step} is damaged: {problem}")
     meta = self.read_meta(step)
     if expected_meta is not None:
-      problem = signature.mismatch(meta, expected_meta)
+      problem = signature.mismatch(meta, expected_meta, self._training_config())
       if problem:
         raise CheckpointMismatchError(
             f"checkpoint {self.directory}/{step} does not fit this config: {problem} "
             f"(use the matching config or a fresh --workdir)")
       if signature.is_legacy(meta):
+        where = ("against the run's config.json" if self._training_config() is not None
+                 else "only as far as its model, noise and data settings go")
         print(f"warning: checkpoint {self.directory}/{step} predates recorded process fields; "
-              f"only its model, noise and data settings could be checked")
+              f"checked {where}")
     try:
       items = self._manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state),
@@ -174,6 +176,16 @@ class Checkpointer:
           f"checkpoint {self.directory}/{step} holds a train state of another layout (written "
           f"by another bluediff version or model); use a fresh --workdir") from None
     return items["state"], items["data"], meta
+
+  def _training_config(self) -> dict | None:
+    """The run's config.json beside `checkpoints/` (written once a run has restored or
+    initialised its state, so it is the config the checkpoints were trained with)."""
+    path = os.path.join(os.path.dirname(self.directory), "config.json")
+    try:
+      with open(path) as f:
+        return json.load(f)
+    except (OSError, ValueError):
+      return None
 
   def wait(self) -> None:
     self._join_sealer()

@@ -64,6 +64,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     need(problem is None, f"config.process: {problem}")
     need(p.gamma != "constant" or 0.0 <= p.gamma_value <= 1.0,
          f"config.process.gamma_value={p.gamma_value} must be in [0, 1] (1 white, 0 blue)")
+    need(not (p.gamma == "cosine" and p.gamma_tau < 0.5 and config.sampling.method == "heun"
+              and any(float(e).is_integer() and int(e) % 2 for e in (p.gamma_start, p.gamma_end))),
+         f"config.process: the cosine gamma with gamma_tau={p.gamma_tau} < 0.5 has an infinite "
+         f"slope at the zero of cos, which the heun sampler reads; use euler or tau >= 0.5")
     need(not p.learn_gamma or (p.gamma == "sigmoid" and p.name == "blue_noise"),
          f"config.process.learn_gamma learns the sigmoid gamma of blue_noise only (a learned "
          f"cosine range could cross a zero of cos and stop being monotone); got gamma={p.gamma!r}")
@@ -85,6 +89,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
          f"config.{name}={b} does not divide over the {num_devices} devices of the mesh; "
          f"use a multiple of {num_devices}")
   need(t.on_nan in ("stop", "skip"), f"config.training.on_nan={t.on_nan!r}: use stop or skip")
+  need(config.process.time_scale > 0,
+       f"config.process.time_scale={config.process.time_scale} must be positive (the network "
+       f"sees t * time_scale)")
   o = config.optim
   need(o.ema_every >= 1 and o.ema_start >= 0,
        f"config.optim.ema_every={o.ema_every} must be >= 1 and ema_start={o.ema_start} >= 0")
@@ -122,3 +129,35 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
        f"config.process.sr_factor={sr} must be 0 or divide data.image_size={size}")
   need(sr == 0 or config.process.name in ("iadb", "blue_noise"),
        f"config.process.sr_factor is for iadb and blue_noise, not {config.process.name}")
+
+
+def config_from_dict(saved: dict, overrides: dict | None = None) -> ml_collections.ConfigDict:
+  """A saved config (config.json) over today's defaults: fields added since take their
+  defaults, fields removed since are dropped; then `overrides` {"process.ddim_eta": 1.0}."""
+  from configs import base
+  config = base.get_config()
+
+  def merge(node, values):
+    for k, v in values.items():
+      if k not in node:
+        continue
+      if isinstance(node[k], ml_collections.ConfigDict) and isinstance(v, dict):
+        merge(node[k], v)
+      else:
+        node[k] = tuple(v) if isinstance(node[k], tuple) and isinstance(v, list) else v
+  merge(config, saved)
+  for dotted, v in (overrides or {}).items():
+    *sections, name = dotted.split(".")
+    node = config
+    for part in sections:
+      node = node[part] if isinstance(node, ml_collections.ConfigDict) and part in node else None
+      if node is None:
+        break
+    if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+      raise ConfigError(f"no config field {dotted!r}")
+    try:
+      node[name] = v
+    except TypeError as e:
+      raise ConfigError(f"config field {dotted}: {e}") from None
+  return config
+

@@ -138,32 +138,6 @@ def _skeleton_process(config):
   return process
 
 
-def exported_config(saved: dict, overrides: dict | None = None) -> ml_collections.ConfigDict:
-  """The export's config.json over today's defaults (fields added since take their
-  defaults), with `overrides` {"process.ddim_eta": 1.0, ...} applied on top."""
-  from configs import base
-  config = base.get_config()
-
-  def merge(node, values, where):
-    for k, v in values.items():
-      if k not in node:
-        continue                               # a field this version no longer has
-      if isinstance(node[k], ml_collections.ConfigDict) and isinstance(v, dict):
-        merge(node[k], v, f"{where}{k}.")
-      else:
-        node[k] = tuple(v) if isinstance(node[k], tuple) and isinstance(v, list) else v
-  merge(config, saved, "")
-  for dotted, v in (overrides or {}).items():
-    section, _, name = dotted.rpartition(".")
-    node = config
-    for part in filter(None, section.split(".")):
-      node = node[part]
-    if name not in node:
-      raise KeyError(f"load_pretrained: no config field {dotted!r}")
-    node[name] = v
-  return config
-
-
 def load_pretrained(path: str, overrides: dict | None = None) -> Pretrained:
   """Reads an export directory (see module doc). Needs neither Orbax nor the training code.
 
@@ -175,22 +149,29 @@ def load_pretrained(path: str, overrides: dict | None = None) -> Pretrained:
 
   from bluediff import signature as signature_lib
   from bluediff.checkpoint import CheckpointMismatchError
+  from bluediff.config import config_from_dict
   from bluediff.models import build_model
   for name in (WEIGHTS, PROCESS, CONFIG, META):
     if not os.path.isfile(os.path.join(path, name)):
       raise FileNotFoundError(f"{path} is not a bluediff export: {name} is missing "
                               f"(make one with --mode=export)")
   with open(os.path.join(path, CONFIG)) as f:
-    config = exported_config(json.load(f), overrides)
+    trained = json.load(f)
+  config = config_from_dict(trained, overrides)
   with open(os.path.join(path, META)) as f:
     meta = json.load(f)
+  if "signature" not in meta:
+    raise CheckpointMismatchError(f"export {path}: meta.json has no signature (not a bluediff export)")
   process = _skeleton_process(config)
-  saved = meta.get("signature", {})
+  saved = meta["signature"]
   current = signature_lib.model_signature(config, saved.get("noise_digest", ""),
                                           getattr(process, "time_scale", None))
-  problem = signature_lib.mismatch(saved, current)
+  problem = signature_lib.mismatch(saved, current, trained_config=trained)
   if problem:
     raise CheckpointMismatchError(f"export {path} does not fit this config: {problem}")
+  if signature_lib.is_legacy(saved):
+    print(f"warning: export {path} predates recorded process fields; they were checked "
+          f"against its config.json")
   arrays = load_file(os.path.join(path, PROCESS))
   if "cold_prior" in meta:      # a fitted prior: rebuilt from its arrays and static fields
     from bluediff.processes.cold_prior import MixturePrior

@@ -11,13 +11,16 @@ law, time input, schedules, parametrisation, degradation. Every field of the
 
 `tests/test_signature.py` checks that the classification covers every field
 of `configs/base.py`, so a new field cannot be forgotten. Of the meaning
-fields, a checkpoint records those its process reads (`RELEVANT`), so an IADB
-checkpoint is not refused for a change to the blur-diffusion schedule.
+fields, a checkpoint records those its process reads (`relevant(config)`), so an
+IADB checkpoint is not refused for a change to the blur-diffusion schedule; the
+model's compute dtype, convolution algorithm and dropout are not compared.
 
 Signatures carry `format`; checkpoints and exports written before it
-(bluediff <= 0.1, format 1) recorded no process fields: they are accepted
-only where the config reproduces what that version computed (`LEGACY`), and
-refused otherwise with a line naming the override that restores their meaning.
+(bluediff <= 0.1, format 1) recorded no process fields: they are compared with
+the training config beside them (the run's or the export's config.json) when
+there is one, else with what that version fed by default (`LEGACY`), and
+refused with a line naming the fields, or the override that restores their
+meaning. A field added since a signature was written counts as its default.
 """
 from __future__ import annotations
 
@@ -58,42 +61,75 @@ ROLES: dict[str, dict[str, str]] = {
     },
 }
 
-#: the meaning fields each process reads ("degradation" = all of that section's).
-RELEVANT: dict[str, tuple[str, ...]] = {
-    "iadb": ("time_scale", "sr_factor"),
-    "blue_noise": ("time_scale", "sr_factor", "blend", "parametrisation", "heads",
-                   "train_steps") + _GAMMA,
-    "ddpm": ("time_scale", "train_steps", "beta_start", "beta_end", "ddpm_time_varying") + _GAMMA,
-    "cold": ("time_scale", "degradation"),
-    "blur_diffusion": ("time_scale", "train_steps", "beta_start", "beta_end", "basis",
-                       "blur_schedule", "blur_s0", "blur_s_max", "blur_f_max", "blur_kernel_size",
-                       "blur_d", "hoogeboom_s_max"),
+#: degradation fields each kind reads (besides `kind`).
+DEGRADATION_FIELDS: dict[str, tuple[str, ...]] = {
+    "blur": ("num_steps", "blur_schedule", "blur_std", "blur_std_step", "kernel_size", "padding",
+             "mean_at_end"),
+    "inpaint": ("num_steps", "mask_std", "mask_initial", "random_centre", "colour_fill"),
+    "sr": ("num_steps",), "desaturate": ("num_steps",), "snow": ("num_steps",),
+    "noise": ("num_steps",),
+    "blend": ("num_steps", "blend_dataset", "blend_split", "blend_targets"),
 }
+#: model fields that do not change what the weights mean: the compute dtype and the
+#: convolution algorithm (same parameters), dropout (training only).
+MODEL_NOT_MEANING = ("dtype", "conv_algorithm", "dropout")
 
-#: what format-1 checkpoints computed, as (field, value, override restoring it), per process
-#: (None: all); and processes whose format-1 math differs under any config (retrain).
+
+def relevant(config) -> tuple[str, ...]:
+  """The meaning fields, as "section.field", that config's process reads."""
+  p = config.process
+  name = p.name
+  if name == "iadb":
+    fields = ("time_scale", "sr_factor")
+  elif name == "blue_noise":
+    fields = ("time_scale", "sr_factor", "blend", "parametrisation", "heads",
+              "train_steps") + _GAMMA
+  elif name == "ddpm":
+    fields = ("time_scale", "train_steps", "beta_start", "beta_end", "ddpm_time_varying")
+    if p.ddpm_time_varying:
+      fields += _GAMMA[:-1]                       # no learned gamma in DDPM
+  elif name == "cold":
+    kind = config.degradation.kind
+    return ("process.time_scale", "degradation.kind") + tuple(
+        f"degradation.{f}" for f in DEGRADATION_FIELDS.get(kind, ()))
+  elif name == "blur_diffusion":
+    fields = ("time_scale", "train_steps")
+    if p.blur_schedule == "hoogeboom":            # its own alpha_t and blur: nothing else read
+      fields += ("blur_schedule", "hoogeboom_s_max")
+    else:
+      fields += ("beta_start", "beta_end", "basis", "blur_schedule", "blur_s0", "blur_s_max",
+                 "blur_f_max")
+      if p.basis == "svd" or p.blur_d == "discrete":
+        fields += ("blur_kernel_size",)
+      if p.basis == "dct":
+        fields += ("blur_d",)
+  else:
+    raise ValueError(f"config.process.name={name!r} is unknown")
+  return tuple(f"process.{f}" for f in fields)
+
+
+#: which processes read config.noise (cold diffusion's corruption is its degradation).
+READS_NOISE = ("iadb", "blue_noise", "ddpm", "blur_diffusion")
+
+#: what format-1 code fed the network by default, as (field, value, override restoring it),
+#: for format-1 checkpoints without their training config; and the configurations whose
+#: format-1 math differs under any config (retrain).
 LEGACY = (("process.time_scale", 1.0, "--config.process.time_scale=1"),)
 LEGACY_CHANGED = (   # (field, value, what changed)
     ("degradation.kind", "inpaint", "the inpainting mask index now runs i = 0..T-1 as in the reference"),
     ("process.blur_schedule", "hoogeboom", "the hoogeboom preset's noise is isotropic now"),
 )
 
-
 def meaning_fields(config, time_scale: float | None = None) -> dict:
   """{"process.time_scale": 1.0, ...}: the meaning fields `config`'s process reads.
 
-  time_scale: the value the built process resolved (a config's 0 means the process's
-  default), so the record says what the network saw, not what the config said.
+  time_scale: the value the built process holds (recorded, so the record says what the
+  network saw); None takes config.process.time_scale.
   """
-  p = config.process
   out = {}
-  for name in RELEVANT[p.name]:
-    if name == "degradation":
-      out.update({f"degradation.{k}": _plain(config.degradation[k])
-                  for k, role in ROLES["degradation"].items()
-                  if role == MEANING and k in config.degradation})
-    elif name in p:
-      out[f"process.{name}"] = _plain(p[name])
+  for dotted in relevant(config):
+    section, name = dotted.split(".")
+    out[dotted] = _plain(config[section][name])
   if time_scale is not None:
     out["process.time_scale"] = float(time_scale)
   return out
@@ -115,8 +151,9 @@ def model_signature(config, noise_digest: str = "", time_scale: float | None = N
       "noise_digest": noise_digest,
       "process": config.process.name,
       "fields": meaning_fields(config, time_scale),
-      "noise": config.noise.to_dict(),
-      "model": json.loads(config.model.to_json()),
+      "noise": _plain(config.noise.to_dict()) if config.process.name in READS_NOISE else {},
+      "model": {k: v for k, v in json.loads(config.model.to_json()).items()
+                if k not in MODEL_NOT_MEANING},
       "image_size": config.data.image_size,
       "dataset": config.data.dataset,
   }
@@ -135,26 +172,55 @@ def _flat(signature: dict) -> dict:
   return out
 
 
-def mismatch(saved: dict, current: dict) -> str | None:
-  """One line naming every field whose saved value differs from the config's, or None.
+_UNSET = object()
 
-  saved: the signature a checkpoint or export recorded; current: this config's.
-  Format-1 signatures are judged by `LEGACY`.
-  """
-  if "format" not in saved:
-    return _legacy_mismatch(saved, current)
-  a, b = _flat(saved), _flat(current)
-  diff = sorted(k for k in set(a) | set(b) if a.get(k, "<unset>") != b.get(k, "<unset>"))
+
+def _default(dotted: str):
+  """configs/base.py's default for "section.field" (_UNSET if there is none)."""
+  from configs import base
+  section, _, name = dotted.partition(".")
+  c = base.get_config()
+  if not name or section not in c or name not in c[section]:
+    return _UNSET
+  return _plain(c[section][name])
+
+
+def _compare(saved: dict, current: dict) -> str | None:
+  """One line naming the fields that differ between two flat dicts. A field the saved
+  signature lacks (added to bluediff since) counts as its default; a field only the
+  saved one has is no longer read and is not compared."""
+  diff = []
+  for k in sorted(current):
+    have = saved[k] if k in saved else _default(k)
+    if have is _UNSET or have != current[k]:
+      diff.append((k, "<unset>" if have is _UNSET else have, current[k]))
   if not diff:
     return None
-  return ("it was written with " + ", ".join(f"{k}={a.get(k, '<unset>')!r}" for k in diff)
-          + "; this config has " + ", ".join(f"{k}={b.get(k, '<unset>')!r}" for k in diff))
+  return ("it was written with " + ", ".join(f"{k}={a!r}" for k, a, _ in diff)
+          + "; this config has " + ", ".join(f"{k}={b!r}" for k, _, b in diff))
 
 
-def _legacy_mismatch(saved: dict, current: dict) -> str | None:
-  """Format 1: compare what it recorded, then what its version computed (`LEGACY`)."""
-  problem = mismatch({**saved, "format": FORMAT, "fields": {}},
-                     {k: v for k, v in current.items() if k in saved} | {"format": FORMAT, "fields": {}})
+def mismatch(saved: dict, current: dict, trained_config: dict | None = None) -> str | None:
+  """One line naming every meaning field whose saved value differs from the config's.
+
+  saved: the signature a checkpoint or export recorded; current: this config's.
+  trained_config: the config the weights were trained with (a run's or an export's
+  config.json), used for format-1 signatures, which recorded no process fields.
+  """
+  if "format" in saved:
+    return _compare(_flat(saved), _flat(current))
+  return _legacy_mismatch(saved, current, trained_config)
+
+
+def _legacy_mismatch(saved: dict, current: dict, trained_config: dict | None) -> str | None:
+  """Format 1: what it recorded, then the process fields from the training config
+  if there is one, else what format-1 code fed by default (`LEGACY`)."""
+  old = {k: v for k, v in saved.items() if k in ("noise_digest", "process", "image_size", "dataset")}
+  old["model"] = {k: v for k, v in saved.get("model", {}).items() if k not in MODEL_NOT_MEANING}
+  if current["noise"]:                          # format 1 recorded it for every process
+    old["noise"] = saved.get("noise", {})
+  now = {k: current[k] for k in old}
+  problem = _compare(_flat(old), _flat(now))
   if problem:
     return problem
   fields = current.get("fields", {})
@@ -162,12 +228,19 @@ def _legacy_mismatch(saved: dict, current: dict) -> str | None:
     if fields.get(k) == v:
       return (f"it predates bluediff's recorded process fields and its math changed since "
               f"({why}): retrain it")
+  if trained_config is not None:
+    from bluediff.config import config_from_dict
+    trained = meaning_fields(config_from_dict(trained_config))
+    problem = _compare(trained, fields)
+    return None if problem is None else problem.replace("it was written with", "it was trained with")
   wrong = [(k, v, hint) for k, v, hint in LEGACY if k in fields and fields[k] != v]
   if wrong:
-    return ("it predates bluediff's recorded process fields (format 1), when the network saw "
-            + ", ".join(f"{k}={v!r}" for k, v, _ in wrong) + "; this config has "
-            + ", ".join(f"{k}={fields[k]!r}" for k, _, _ in wrong) + ": rerun with "
-            + " ".join(hint for _, _, hint in wrong))
+    return ("it predates bluediff's recorded process fields (format 1) and its training "
+            "config is not beside it; with that version's defaults the network saw "
+            + ", ".join(f"{k}={v!r}" for k, v, _ in wrong) + ", this config has "
+            + ", ".join(f"{k}={fields[k]!r}" for k, _, _ in wrong)
+            + ": if it was trained with the defaults, rerun with "
+            + " ".join(hint for _, _, hint in wrong) + " (else with the value it was trained with)")
   return None
 
 

@@ -192,10 +192,6 @@ def train(config, workdir: str) -> dict:
   check_prepared(config.data.dataset, config.data.data_dir)
   os.makedirs(workdir, exist_ok=True)
   attach_run_state(exp, workdir)
-  if exp.is_chief:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
-
   with Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=tc.max_to_keep) as ckpt:
     return _train_loop(exp, ckpt, workdir)
 
@@ -228,6 +224,9 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
   """The loop proper; `ckpt` is closed by the caller, even on errors."""
   config, tc = exp.config, exp.config.training
   state, data_state, restored = restore_or_init(exp, ckpt)
+  if exp.is_chief:   # only once the checkpoints accepted this config: it is theirs
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
   start = restored or 0
   data_iter = pipeline.train_iterator(config.data, tc.batch_size, config.seed,
                                       jax.process_index(), jax.process_count())

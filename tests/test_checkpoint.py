@@ -133,6 +133,8 @@ def test_load_pretrained_refuses_meaning_overrides_and_takes_sampling_ones(tiny_
   meta = json.load(open(f"{out}/meta.json"))
   meta["signature"] = {k: v for k, v in meta["signature"].items() if k not in ("format", "fields")}
   json.dump(meta, open(f"{out}/meta.json", "w"))
-  bluediff.load_pretrained(out)
-  with pytest.raises(CheckpointMismatchError, match="--config.process.time_scale=1"):
+  bluediff.load_pretrained(out)                 # its config.json says what it was trained with
+  with pytest.raises(CheckpointMismatchError, match="trained with process.time_scale=1.0"):
     bluediff.load_pretrained(out, {"process.time_scale": 1000.0})
+  with pytest.raises(Exception, match="no config field"):
+    bluediff.load_pretrained(out, {"process.gamma.g": 1})

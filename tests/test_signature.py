@@ -1,6 +1,8 @@
 """What a checkpoint's network means: every process/degradation field is classified, and
 checkpoints or exports are refused (one line naming the fields) under a config that
 changes their meaning, never under one that only changes training or sampling."""
+import json
+
 import pytest
 
 from bluediff import signature as sig
@@ -16,14 +18,23 @@ def test_every_process_and_degradation_field_is_classified():
         f"missing {sorted(fields - set(sig.ROLES[section]))}, "
         f"stale {sorted(set(sig.ROLES[section]) - fields)}")
     assert set(sig.ROLES[section].values()) <= {sig.MEANING, sig.TRAINING, sig.SAMPLING}
-  relevant = {f for fs in sig.RELEVANT.values() for f in fs}
-  for name, fields in sig.RELEVANT.items():
-    for f in fields:
-      assert f == "degradation" or sig.ROLES["process"][f] == sig.MEANING, (name, f)
-  # every meaning field of the process section is read by some process (name is recorded apart)
-  meaning = {f for f, r in sig.ROLES["process"].items() if r == sig.MEANING} - {"name"}
-  assert meaning <= relevant, sorted(meaning - relevant)
-  assert set(sig.RELEVANT) == {"iadb", "blue_noise", "ddpm", "cold", "blur_diffusion"}
+  # every meaning field of the process section is read by some process configuration
+  seen = set()
+  for process in ("iadb", "blue_noise", "ddpm", "cold", "blur_diffusion"):
+    for extra in ({}, {"process__ddpm_time_varying": True}, {"process__blur_schedule": "hoogeboom"},
+                  {"process__basis": "svd"}, {"process__blur_d": "discrete"}):
+      c = _config(process, **extra)
+      for kind in sig.DEGRADATION_FIELDS:
+        c.degradation.kind = kind
+        for dotted in sig.relevant(c):
+          section, name = dotted.split(".")
+          assert sig.ROLES[section][name] == sig.MEANING, dotted
+          seen.add(dotted)
+  meaning = {f"{sec}.{f}" for sec in ("process", "degradation")
+             for f, r in sig.ROLES[sec].items() if r == sig.MEANING} - {"process.name"}
+  assert meaning <= seen, sorted(meaning - seen)
+  assert set(sig.DEGRADATION_FIELDS) == set(__import__("bluediff.degradations",
+                                                       fromlist=["DEGRADATIONS"]).DEGRADATIONS)
 
 
 def _config(process, **fields):
@@ -85,3 +96,45 @@ def test_format1_signatures_need_the_old_time_scale():
   blur = _config("blur_diffusion", process__blur_schedule="hoogeboom")
   legacy_blur = {k: v for k, v in sig.model_signature(blur).items() if k not in ("format", "fields")}
   assert "retrain" in sig.mismatch(legacy_blur, sig.model_signature(blur))
+
+
+def test_a_field_added_since_counts_as_its_default():
+  """A signature written before a field existed is not refused for it while the config
+  keeps the field's default; the compute dtype and conv algorithm are never compared."""
+  c = _config("blue_noise")
+  saved = sig.model_signature(c)
+  del saved["fields"]["process.blend"]
+  del saved["model"]["num_heads"]
+  assert sig.mismatch(saved, sig.model_signature(c)) is None
+  assert "process.blend" in sig.mismatch(saved, sig.model_signature(_config("blue_noise", process__blend="vp")))
+  assert sig.mismatch(sig.model_signature(c), sig.model_signature(
+      _config("blue_noise", model__dtype="bfloat16", model__conv_algorithm="direct"))) is None
+
+
+def test_relevance_follows_the_configuration():
+  """DDPM reads gamma only in its time-varying form; the Hoogeboom preset reads neither
+  the betas nor Lee et al.'s blur fields; cold reads its own degradation kind's fields."""
+  assert sig.mismatch(sig.model_signature(_config("ddpm")),
+                      sig.model_signature(_config("ddpm", process__gamma_tau=0.2))) is None
+  tv = dict(process__ddpm_time_varying=True)
+  assert "gamma_tau" in sig.mismatch(sig.model_signature(_config("ddpm", **tv)),
+                                     sig.model_signature(_config("ddpm", process__gamma_tau=0.2, **tv)))
+  hb = dict(process__blur_schedule="hoogeboom")
+  assert sig.mismatch(sig.model_signature(_config("blur_diffusion", **hb)),
+                      sig.model_signature(_config("blur_diffusion", process__blur_s0=1.0, **hb))) is None
+  assert "hoogeboom_s_max" in sig.mismatch(
+      sig.model_signature(_config("blur_diffusion", **hb)),
+      sig.model_signature(_config("blur_diffusion", process__hoogeboom_s_max=5.0, **hb)))
+  assert sig.mismatch(sig.model_signature(_config("cold")),      # blur never reads mask_std
+                      sig.model_signature(_config("cold", degradation__mask_std=0.5))) is None
+  assert sig.model_signature(_config("cold"))["noise"] == {}
+
+
+def test_format1_checkpoints_are_judged_by_their_training_config():
+  c = _config("cold", degradation__padding="periodic")
+  legacy = {k: v for k, v in sig.model_signature(c).items() if k not in ("format", "fields")}
+  legacy["noise"] = c.noise.to_dict()                 # format 1 recorded noise for every process
+  trained = json.loads(_config("cold").to_json())     # trained with reflect padding
+  problem = sig.mismatch(legacy, sig.model_signature(c), trained_config=trained)
+  assert "degradation.padding='reflect'" in problem and "trained with" in problem
+  assert sig.mismatch(legacy, sig.model_signature(c), trained_config=json.loads(c.to_json())) is None

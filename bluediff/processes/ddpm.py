@@ -116,11 +116,13 @@ class DDPM(Process):
 
   def ddim_step(self, net: Net, x, k, j, key):
     """One DDIM step from integer time k to j < k (scalars), x [B, H, W, C]."""
-    return self.ddim_update(net, x, k, j, jax.random.normal(key, x.shape))
+    # eta is static: at eta = 0 no draw, and no noise operator applied only to be scaled by 0
+    z = jax.random.normal(key, x.shape) if self.eta > 0 else None
+    return self.ddim_update(net, x, k, j, z)
 
   def ddim_update(self, net: Net, x, k, j, z):
-    """`ddim_step` for its white draw z [B, H, W, C] (pure; z = 0 gives the deterministic
-    part, and the fresh noise is s L_j z)."""
+    """`ddim_step` for its white draw z [B, H, W, C] (pure; z = 0 or None gives the
+    deterministic part, and the fresh noise is s L_j z)."""
     c = x.shape[-1]
     ab_k, ab_j = self.alpha_bar[k], self.alpha_bar[j]
     f = net(x, jnp.full((x.shape[0],), k / self.train_steps * self.time_scale))
@@ -131,8 +133,11 @@ class DDPM(Process):
       dg = self._g(jnp.asarray(k, jnp.float32)) - self._g(jnp.asarray(j, jnp.float32))
       n_j = f1 + dg * f[..., c:]
     s = self.eta * jnp.sqrt((1.0 - ab_j) / (1.0 - ab_k)) * jnp.sqrt(1.0 - ab_k / ab_j)
+    out = jnp.sqrt(ab_j) * x0_hat + jnp.sqrt(jnp.maximum(1.0 - ab_j - s ** 2, 0.0)) * n_j
+    if z is None:
+      return out
     z = self.coloured(z, jnp.full((x.shape[0],), j, jnp.float32))
-    return jnp.sqrt(ab_j) * x0_hat + jnp.sqrt(jnp.maximum(1.0 - ab_j - s ** 2, 0.0)) * n_j + s * z
+    return out + s * z
 
   def sample(self, net: Net, key, shape, *, method="ddim", num_steps=50, cond=None):
     self.check_sampler(method)

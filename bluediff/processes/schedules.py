@@ -45,23 +45,31 @@ class Gamma:
     # v(u) = st (1 - u) + en u hits st and en exactly at u = 0, 1 (st + (en - st) u may
     # not), so g(0) = 0 and g(1) = 1 hold to the bit. (No clip: jax.grad of a clip at its
     # bound is halved, and Heun reads g'(1).)
-    v = self.start * (1.0 - u) + self.end * u
-    lo, hi = self._unnormalised(self.start), self._unnormalised(self.end)
-    return (self._unnormalised(v) - lo) / (hi - lo)
-
-  def _unnormalised(self, v):
-    """The reference's curve up to an affine map (which the normalisation cancels):
-    sigmoid(v / tau) = (1 + tanh(v / 2 tau)) / 2, or cos^2(v pi / 2)^tau."""
-    v = jnp.asarray(v, jnp.float32)
+    st, en, tau = self.start, self.end, self.tau
+    v = st * (1.0 - u) + en * u
     if self.kind == "sigmoid":
-      # tanh keeps full relative precision near 0, where sigmoid sits at 0.5: at tau = 1000
-      # float32 sigmoid differences lose ~1e-4 of g, tanh differences ~1e-7.
-      return jnp.tanh(v / (2.0 * self.tau))
+      # g = (s(v) - s(st)) / (s(en) - s(st)) through s(a) - s(b) = s(a) s(-b) (-expm1(b - a)):
+      # g = s(v) / s(en) * expm1((st - v) / tau) / expm1((st - en) / tau), exact to float32
+      # at both ends (plain sigmoid differences lose 1e-4 of g at tau = 1000 and all of it
+      # in the tails; `gamma_problem` keeps st < en, so no exp overflows).
+      ratio = jnp.exp(jax.nn.log_sigmoid(v / tau) - jax.nn.log_sigmoid(en / tau))
+      return ratio * jnp.expm1((st - v) / tau) / jnp.expm1((st - en) / tau)
     if self.kind == "cosine":
-      # (cos^2)^tau, not cos^(2 tau): float32 cos(pi/2) is -4e-8, and a negative base to a
-      # non-integer power is NaN. `gamma_problem` keeps [st, en] where cos^2 is monotone.
-      return jnp.square(jnp.cos(v * (jnp.pi / 2))) ** self.tau
+      lo, hi = self._cosine(st), self._cosine(en)
+      return (self._cosine(v) - lo) / (hi - lo)
     raise ValueError(f"gamma schedule {self.kind!r} is unknown; choose one of {list(GAMMAS)}")
+
+  def _cosine(self, v):
+    """The reference's |cos(v pi / 2)|^(2 tau), written as (+-sin((m - v) pi / 2))^(2 tau)
+    with m the odd endpoint of the [k, k + 1] holding [st, en] (`gamma_problem`): the base
+    is >= 0 on the interval and exactly 0 at m. (float32 cos(pi / 2) is -4e-8: a negative
+    base to a non-integer power is NaN, and its slope there has the wrong sign.)"""
+    v = jnp.asarray(v, jnp.float32)
+    lo = jnp.minimum(self.start, self.end)
+    k = jnp.floor(lo)
+    m = jnp.where(jnp.mod(k, 2.0) == 1.0, k, k + 1.0)
+    sign = jnp.where(m > lo, 1.0, -1.0)
+    return (sign * jnp.sin((m - v) * (jnp.pi / 2))) ** (2.0 * self.tau)
 
   def derivative(self, u: jax.Array) -> jax.Array:
     return jax.vmap(jax.grad(lambda v: self(v)))(jnp.asarray(u, jnp.float32))
@@ -70,24 +78,27 @@ class Gamma:
 def gamma_problem(kind: str, start: float, end: float, tau: float) -> str | None:
   """Why (st, en, tau) gives no finite, monotone g with g(0) = 0, g(1) = 1 (None: it does).
 
-  sigmoid: any st != en with tau > 0 whose s(st), s(en) differ in float32 (the
-  normaliser); cosine: tau > 0 and [st, en] inside one interval [k, k + 1] of
-  integers, where cos^2(v pi / 2) is monotone (en = 3 passes its zero at 1).
+  sigmoid: st < en, tau > 0, and s(st), s(en) different in float32 (the reference's
+  normaliser; equal, it divides 0 by 0); cosine: tau > 0 and [st, en] inside one
+  interval [k, k + 1] of integers, where cos^2(v pi / 2) is monotone (en = 3 passes its
+  zero at 1), with |cos| different at the two ends in float32.
   """
   import math
   if kind not in ("sigmoid", "cosine"):
     return None
   if not tau > 0:
     return f"gamma_tau={tau} must be positive"
+  if kind == "sigmoid" and not start < end:
+    return f"the sigmoid gamma needs gamma_start < gamma_end (got {start}, {end})"
   if kind == "cosine":
     lo_v, hi_v = min(start, end), max(start, end)
     if math.floor(lo_v) != math.floor(hi_v) and hi_v != math.floor(lo_v) + 1:
       return (f"the cosine gamma is not monotone on [gamma_start, gamma_end]=[{start}, {end}]: "
               f"keep both inside one [k, k+1], e.g. [0, 1]")
-  if kind == "sigmoid":   # the reference's float32 normaliser s(en) - s(st)
+  if kind == "sigmoid":
     f = lambda v: float(jax.nn.sigmoid(jnp.float32(v) / jnp.float32(tau)))   # noqa: E731
   else:
-    f = lambda v: float(Gamma(kind, start, end, tau)._unnormalised(v))   # noqa: E731
+    f = lambda v: float(Gamma(kind, start, end, tau)._cosine(v))   # noqa: E731
   if f(start) == f(end):
     return (f"the {kind} gamma is flat in float32 over [gamma_start, gamma_end]=[{start}, {end}] "
             f"with tau={tau} (g = 0/0): widen the range or lower tau")
