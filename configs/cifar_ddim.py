@@ -11,7 +11,7 @@ def get_config():
   c.process.name = "ddpm"
   c.process.train_steps = 1000
   c.process.ddim_eta = 0.0
-  c.process.time_scale = 1.0
+  c.process.time_scale = 1000.0     # the integer step k, as DDPM/ADM (digits: BUILD_NOTES "Time input study")
   c.sampling.method = "ddim"
   c.sampling.num_steps = 250
   return c

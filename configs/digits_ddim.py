@@ -14,6 +14,10 @@ def get_config():
   c.process.name = "ddpm"
   c.process.train_steps = 1000
   c.process.ddim_eta = 0.0
+  # the network sees k = t x 1000, the integer step (as DDPM/ADM): on digits it beat t in
+  # [0, 1] by more than a seed std (Frechet ratio 5.85 +- 0.46 vs 8.42 +- 1.58, 3 seeds;
+  # BUILD_NOTES "Time input study"); --config.process.time_scale=1 is the old input
+  c.process.time_scale = 1000.0
   c.sampling.method = "ddim"
   c.sampling.num_steps = 64
   return c

@@ -175,3 +175,26 @@ def test_64px_time_varying_presets_train_without_pairing(name):
   c = importlib.import_module(f"configs.{name}").get_config()
   assert c.process.name == "blue_noise" and c.process.pairing == "none"
   assert c.optim.grad_clip == 1.0 and c.optim.ema_decay == 0.0 and c.sampling.num_steps == 250
+
+
+@pytest.mark.parametrize("name", ["digits_ddim", "cifar_ddim"])
+def test_ddpm_presets_feed_the_integer_step(name):
+  """The DDPM presets' network sees k in 1..T (as DDPM/ADM), not k / T: measured better on
+  digits (BUILD_NOTES "Time input study")."""
+  import importlib
+
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from bluediff.processes import build_process
+  c = importlib.import_module(f"configs.{name}").get_config()
+  c.data.image_size = 8
+  p = build_process(c)
+  seen = []
+
+  def net(x, t):
+    seen.append(np.asarray(t))
+    return jnp.zeros_like(x)
+  p.loss(net, jnp.zeros((16, 8, 8, 1)), jax.random.key(0))
+  t = seen[0]
+  assert np.abs(t - np.round(t)).max() < 1e-3 and t.min() >= 1 and t.max() <= 1000 and t.max() > 1
