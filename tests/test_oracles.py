@@ -412,3 +412,66 @@ def test_ddpm_draws_k_uniform(stats8):
   d = _ddpm(stats8, False).draws(jax.random.key(3), jnp.zeros((N, 1, 1, 1)))
   _assert_uniform_steps(d["k"])
   assert sps.kstest(np.asarray(d["eps"]).ravel(), "norm").pvalue > 1e-3
+
+
+# --- cold diffusion and blur diffusion: losses from the equations -----------------------
+
+
+def test_cold_deblurring_loss_matches_numpy():
+  """|R(D(x0, t), t / T) - x0| with D = t repeated reflect-padded Gaussian blurs, computed
+  with scipy.ndimage (mode 'mirror' is numpy's/torch's 'reflect') and the kernel's closed form."""
+  from scipy import ndimage
+  from bluediff.degradations import Blur
+  from bluediff.processes.cold import ColdDiffusion
+  stds = [0.8, 1.0, 1.2, 1.4]
+  p = ColdDiffusion(Blur.build(stds, 5, 8, "reflect"), loss_kind="l1")
+  rng = np.random.default_rng(0)
+  x0 = rng.uniform(-1, 1, (4, 8, 8, 1)).astype(np.float32)
+  net = lambda x, t: 0.7 * x + 0.05 * t[:, None, None, None]   # noqa: E731
+  draws = p.draws(jax.random.key(3), jnp.asarray(x0))
+  t = np.asarray(draws["t"])
+  want = []
+  for b in range(4):
+    x = x0[b, :, :, 0].astype(np.float64)
+    for s in stds[:t[b]]:
+      r = np.arange(-2, 3)
+      k = np.exp(-r ** 2 / (2 * s ** 2))
+      k /= k.sum()
+      x = ndimage.convolve(x, np.outer(k, k), mode="mirror")
+    want.append(np.abs(0.7 * x + 0.05 * t[b] / 4 - x0[b, :, :, 0]))
+  got, _ = p.loss_from_draws(net, jnp.asarray(x0), draws)
+  np.testing.assert_allclose(float(got), np.mean(want), rtol=1e-5)
+  np.testing.assert_allclose(float(p.loss(net, jnp.asarray(x0), jax.random.key(3))[0]), float(got), rtol=1e-6)
+  assert t.min() >= 1 and t.max() <= 4
+
+
+def test_blur_diffusion_loss_matches_numpy():
+  """|eps_hat(x_i, i / N) - n|^2 with x_i = U(sqrt(Abar_i) U^T x0 + sqrt(1 - Abar_i) U^T n)
+  (Lee et al., methods.md §4), Abar_{i,k} = abar_i d_k^{2 F(i)} built here in numpy from the
+  linear betas, the quartic F and the sampled kernel's DCT eigenvalues; U = scipy's DCT-II."""
+  from scipy.fft import dctn, idctn
+  from bluediff.bases import dct_basis, dct_eigenvalues
+  from bluediff.processes.blur_diffusion import BlurDiffusion, blur_steps, blur_tables, linear_log_abar
+  n, size, f_max = 20, 8, 2.0
+  kernel = np.exp(-np.arange(-1, 2) ** 2 / (2 * 0.4 ** 2))
+  kernel /= kernel.sum()
+  lam1 = kernel[1] + 2 * kernel[2] * np.cos(np.pi * np.arange(size) / size)   # 3-tap DCT eigenvalues
+  d = lam1[:, None] * lam1[None, :]
+  tables = blur_tables(linear_log_abar(n, 1e-4, 0.2), np.cumsum(blur_steps("quartic", n, f_max)),
+                       np.log(dct_eigenvalues(kernel, size, size)))
+  p = BlurDiffusion(dct_basis(size, size), tables, WhiteNoise())
+  rng = np.random.default_rng(1)
+  x0 = rng.uniform(-1, 1, (4, size, size, 1)).astype(np.float32)
+  net = lambda x, t: 0.3 * x + 0.1 * t[:, None, None, None]   # noqa: E731
+  draws = p.draws(jax.random.key(5), jnp.asarray(x0))
+  i, noise = np.asarray(draws["i"]), np.asarray(draws["n"], np.float64)
+  abar = np.cumprod(1 - np.linspace(1e-4, 0.2, n))                   # abar_1..abar_N
+  big_f = np.cumsum(f_max * (np.arange(n + 1) / n) ** 4)            # F(i) = sum_{j<=i} f(j), quartic f
+  want = []
+  for b in range(4):
+    ab = abar[i[b] - 1] * d ** (2 * big_f[i[b]])
+    xb = np.sqrt(ab) * dctn(x0[b, :, :, 0], norm="ortho") + np.sqrt(1 - ab) * dctn(noise[b, :, :, 0], norm="ortho")
+    x_i = idctn(xb, norm="ortho")
+    want.append((0.3 * x_i + 0.1 * i[b] / n - noise[b, :, :, 0]) ** 2)
+  got, _ = p.loss_from_draws(net, jnp.asarray(x0), draws)
+  np.testing.assert_allclose(float(got), np.mean(want), rtol=1e-4)

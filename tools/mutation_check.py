@@ -343,6 +343,19 @@ MUTATIONS = [
        'skip_nonfinite=self.config.training.on_nan == "skip",',
        'skip_nonfinite=self.config.training.on_nan == "stop",',
        'tests/test_faults.py::test_on_nan_skip_reaches_the_train_step'),
+    # --- cold and blur diffusion losses (tests/test_oracles.py) ---------------------------
+    _m("cold loss: L2 where the reference's L1 is asked", P + "cold.py",
+       'return (jnp.mean(jnp.abs(err)) if self.loss_kind == "l1" else jnp.mean(jnp.square(err))), {}',
+       'return (jnp.mean(jnp.square(err)) if self.loss_kind == "l1" else jnp.mean(jnp.square(err))), {}',
+       "tests/test_oracles.py::test_cold_deblurring_loss_matches_numpy"),
+    _m("cold loss: network sees the step before", P + "cold.py",
+       'err = net(self.degradation(x0, t, draws["keys"]), self._time(t, x0.shape[0])) - x0',
+       'err = net(self.degradation(x0, t, draws["keys"]), self._time(t - 1, x0.shape[0])) - x0',
+       "tests/test_oracles.py::test_cold_deblurring_loss_matches_numpy"),
+    _m("blur loss: predicts x0 instead of the noise", P + "blur_diffusion.py",
+       "return mean_squared(net(self.forward(x0, n, i), self._t(i, x0.shape[0])) - n), {}",
+       "return mean_squared(net(self.forward(x0, n, i), self._t(i, x0.shape[0])) - x0), {}",
+       "tests/test_oracles.py::test_blur_diffusion_loss_matches_numpy"),
 ]
 
 

@@ -153,12 +153,19 @@ class BlurDiffusion(Process):
     a, var = self.schedule.a(i), self.schedule.var(i)
     return self.basis.inverse(a * self.basis.forward(x0) + jnp.sqrt(var) * self.basis.forward(n))
 
-  def loss(self, net: Net, x0, key):
+  def draws(self, key, x0) -> dict:
+    """The loss's randomness: steps i [B] uniform in 1..N, noise n = L eps [B, H, W, C]."""
     k_i, k_n = jax.random.split(key)
-    b = x0.shape[0]
-    i = jax.random.randint(k_i, (b,), 1, self.num_steps + 1)
-    n = self.noise(k_n, x0.shape)
-    return mean_squared(net(self.forward(x0, n, i), self._t(i, b)) - n), {}
+    return {"i": jax.random.randint(k_i, (x0.shape[0],), 1, self.num_steps + 1),
+            "n": self.noise(k_n, x0.shape)}
+
+  def loss_from_draws(self, net: Net, x0, draws):
+    """|net(x_i, i) - n|^2 (mean), x_i = U(a_i U^T x0 + s_i U^T n): eps-prediction per component."""
+    i, n = draws["i"], draws["n"]
+    return mean_squared(net(self.forward(x0, n, i), self._t(i, x0.shape[0])) - n), {}
+
+  def loss(self, net: Net, x0, key):
+    return self.loss_from_draws(net, x0, self.draws(key, x0))
 
   def transition(self, i, j, b):
     """q(x_i | x_j), j < i, per component: (factor a_i / a_j, added variance

@@ -65,13 +65,21 @@ class ColdDiffusion(Process):
   def _time(self, s, batch):
     return jnp.broadcast_to(jnp.asarray(s, jnp.float32), (batch,)) / self.num_steps * self.time_scale
 
-  def loss(self, net: Net, x0, key):
+  def draws(self, key, x0) -> dict:
+    """The loss's randomness: steps t [B] uniform in 1..T, one degradation key per image."""
     k_t, k_d = jax.random.split(key)
     b = x0.shape[0]
-    t = jax.random.randint(k_t, (b,), 1, self.num_steps + 1)
-    x_t = self.degradation(x0, t, per_image_keys(k_d, b))
-    err = net(x_t, self._time(t, b)) - x0
+    return {"t": jax.random.randint(k_t, (b,), 1, self.num_steps + 1),
+            "keys": per_image_keys(k_d, b)}
+
+  def loss_from_draws(self, net: Net, x0, draws):
+    """|R(D(x0, t), t) - x0| (mean; squared for loss="l2")."""
+    t = draws["t"]
+    err = net(self.degradation(x0, t, draws["keys"]), self._time(t, x0.shape[0])) - x0
     return (jnp.mean(jnp.abs(err)) if self.loss_kind == "l1" else jnp.mean(jnp.square(err))), {}
+
+  def loss(self, net: Net, x0, key):
+    return self.loss_from_draws(net, x0, self.draws(key, x0))
 
   def observe(self, x0, key):
     """The fully degraded x_T the samplers start from."""
