@@ -227,6 +227,7 @@ def test_per_shard_pairing_stays_inside_each_shard():
       np.testing.assert_array_equal(block, local + 4 * g)
 
 
+@pytest.mark.slow   # trains, checkpoints, restores (~30 s); the clamp itself: tests/test_step.py
 def test_learned_gamma_trains_is_clamped_checkpointed_and_used_for_sampling(tiny_config, tmp_path):
   import json
   from bluediff.sampling import load_params

@@ -76,6 +76,7 @@ def test_loss_of_the_perfect_restorer_is_zero_and_direct_is_one_call(x0):
   assert len(calls) == 1 and float(calls[0][0]) == pytest.approx(1.0)
 
 
+@pytest.mark.slow   # trains and evaluates end to end (~40 s)
 def test_cold_inpainting_trains_and_evaluates_degraded_direct_sampled(tiny_config, tmp_path):
   """Through the loop and mode=evaluate: the Table-1 triple, and the training grid."""
   from bluediff.evaluate.run import run_evaluate

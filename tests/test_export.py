@@ -8,7 +8,8 @@ import pytest
 import bluediff
 
 
-@pytest.mark.parametrize("variant", ["blue_cholesky", "cold_generation"])
+@pytest.mark.parametrize("variant", ["blue_cholesky",
+                                     pytest.param("cold_generation", marks=pytest.mark.slow)])
 def test_export_samples_identically_to_the_checkpoint(tiny_config, tmp_path, variant):
   from bluediff.export import export
   from bluediff.sampling import load_params

@@ -60,6 +60,7 @@ def test_damaged_checkpoint_is_skipped_never_loaded(tiny_config, finished_run, t
     assert ckpt.latest_step() == 6 and ckpt.verify(6) is None
 
 
+@pytest.mark.slow   # a real subprocess run, signalled (~30 s)
 def test_sigterm_saves_and_exits_cleanly_then_resumes(subprocess_env, tmp_path):
   cmd = [sys.executable, "-m", "bluediff.main", "--config=tests/tiny_config.py",
          f"--workdir={tmp_path}", "--config.training.num_steps=100000",
