@@ -3,6 +3,7 @@ exact-oracle sampling and coarse-to-fine generation."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jax.scipy.fft as jfft
 
@@ -176,6 +177,7 @@ def test_ancestral_and_reference_samplers_run_and_the_loss_of_the_oracle_is_zero
   assert float(loss) < 1e-6
 
 
+@pytest.mark.slow   # trains and evaluates in the loop (~35 s); the math: tests/test_oracles.py
 def test_blur_diffusion_trains_in_the_loop(tiny_config, tmp_path):
   import json
   from bluediff.train import train

@@ -8,8 +8,10 @@ import pytest
 import bluediff
 
 
-@pytest.mark.parametrize("variant", ["blue_cholesky",
-                                     pytest.param("cold_generation", marks=pytest.mark.slow)])
+# slow: each trains, exports and samples (~30 s); the fast suite exports in
+# tests/test_checkpoint.py::test_load_pretrained_refuses_meaning_overrides_and_takes_sampling_ones
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["blue_cholesky", "cold_generation"])
 def test_export_samples_identically_to_the_checkpoint(tiny_config, tmp_path, variant):
   from bluediff.export import export
   from bluediff.sampling import load_params
