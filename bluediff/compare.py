@@ -36,14 +36,43 @@ def read_evaluations(run_dir: str) -> list[dict]:
   return rows
 
 
-def latest_rows(run_name: str, evaluations: list[dict]) -> list[dict]:
-  """The newest evaluation per (checkpoint step, sampler, steps), flattened."""
+def latest_evaluations(evaluations: list[dict]) -> dict:
+  """(checkpoint step, sampler, steps) -> the newest evaluation of that key."""
   latest = {}
   for e in evaluations:
     latest[(e.get("checkpoint_step"), e.get("sampler"), e.get("num_steps"))] = e
+  return latest
+
+
+def latest_rows(run_name: str, evaluations: list[dict]) -> list[dict]:
+  """The newest evaluation per (checkpoint step, sampler, steps), flattened."""
+  latest = latest_evaluations(evaluations)
   return [{"run": run_name, "checkpoint_step": k[0], "sampler": k[1], "num_steps": k[2],
            **{m: v for m, v in e["metrics"].items() if isinstance(v, (int, float))}}
           for k, e in latest.items()]
+
+
+def judge_version(evaluation: dict) -> int | None:
+  """The digits judge that scored an evaluation (1 before versions were recorded)."""
+  if not any(k.startswith("digits_") for k in evaluation.get("metrics", {})):
+    return None
+  return evaluation.get("digits_judge_version",
+                        evaluation.get("provenance", {}).get("digits_judge_version") or 1)
+
+
+def check_judge_versions(per_run: dict[str, list[dict]]) -> None:
+  """Refuses to tabulate digits metrics scored by different judge versions (the
+  newest evaluation of each key counts: a re-scored run is not refused)."""
+  seen = collections.defaultdict(set)
+  for name, evaluations in per_run.items():
+    for e in latest_evaluations(evaluations).values():
+      v = judge_version(e)
+      if v is not None:
+        seen[v].add(name)
+  if len(seen) > 1:
+    parts = "; ".join(f"v{v}: {', '.join(sorted(n))}" for v, n in sorted(seen.items()))
+    raise ValueError(f"these evaluations were scored by different digits judges ({parts}); "
+                     f"re-score the older ones (--mode=evaluate --samples=eval/<tag>/samples.npz)")
 
 
 def _fmt(v) -> str:
@@ -96,6 +125,7 @@ def compare(run_dirs: list[str], out: str, metrics: list[str] | None = None) -> 
   if len(set(names)) < len(names):   # same leaf name in different places: use full paths
     names = [os.path.normpath(d) for d in run_dirs]
   per_run = {n: read_evaluations(d) for n, d in zip(names, run_dirs)}
+  check_judge_versions(per_run)
   rows = [r for n in names for r in latest_rows(n, per_run[n])]
   found = []
   for r in rows:

@@ -89,6 +89,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
          f"config.{name}={b} does not divide over the {num_devices} devices of the mesh; "
          f"use a multiple of {num_devices}")
   need(t.on_nan in ("stop", "skip"), f"config.training.on_nan={t.on_nan!r}: use stop or skip")
+  need(t.time_budget_s >= 0, f"config.training.time_budget_s={t.time_budget_s}: must be >= 0 (0: no budget)")
   need(config.process.time_scale > 0,
        f"config.process.time_scale={config.process.time_scale} must be positive (the network "
        f"sees t * time_scale)")

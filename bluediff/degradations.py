@@ -134,33 +134,45 @@ class GaussianMaskInpaint:
   `get_kernels` builds kernel i = 0..T-1 with std `kernel_std * (i + initial_mask)`,
   `q_sample` applies kernels 0..t for its 0-based t = our t - 1).
 
-  r: distance to the mask centre, drawn uniformly per image from `key`
-  (`random_centre`) or the image centre. `colour_fill`: the generation
-  variant x_t = m x0 + (1 - m) c with a constant colour c per image (each
-  channel uniform in [-0.5, 0.5], from the key): covered from the centre out,
-  so sampling reveals the image from the outside in.
+  r: distance to the mask centre, on the reference's pixel grid (its kernels
+  are (N+1)^2 Gaussians centred at N/2, cropped by one row and column): an
+  integer in {-1, ..., N-1} per axis drawn per image from `key` (`random_centre`:
+  the reference's random crop of a (2N+1)^2 kernel), else N/2 - 1.
+  `colour_fill`: the generation variant x_t = m x0 + (1 - m) c with a constant
+  colour c per image (each channel uniform in [-0.5, 0.5], from the key),
+  covered from the centre out (the reference's default). `reverse`: its
+  `--reverse` (the command its README gives): m_t = 1 - prod_{i < T-t} k_i, so
+  the colour covers from the outside in and sampling reveals the image from the
+  centre out; m_0 = 1.
   """
   num_steps: int = struct.field(pytree_node=False, default=50)
   std: float = struct.field(pytree_node=False, default=0.1)
   initial: float = struct.field(pytree_node=False, default=11.0)
   random_centre: bool = struct.field(pytree_node=False, default=True)
   colour_fill: bool = struct.field(pytree_node=False, default=False)
+  reverse: bool = struct.field(pytree_node=False, default=False)
   random: ClassVar[bool] = True
 
   def mask(self, shape, t, key):
     """[B, H, W, 1] multiplicative mask at steps t [B]."""
     b, h, w, _ = shape
-    if self.random_centre:
-      centre = jax.vmap(lambda k: jax.random.uniform(k, (2,)))(key) * jnp.array([h, w])
+    if self.random_centre:   # integers -1..N-1 per axis
+      centre = jax.vmap(lambda k: jax.random.randint(k, (2,), -1, jnp.array([h, w])))(key)
     else:
-      centre = jnp.tile(jnp.array([[(h - 1) / 2, (w - 1) / 2]]), (b, 1))
+      centre = jnp.tile(jnp.array([[h // 2 - 1, w // 2 - 1]]), (b, 1))
+    centre = centre.astype(jnp.float32)
     yy, xx = jnp.meshgrid(jnp.arange(h), jnp.arange(w), indexing="ij")
     r2 = (yy[None] - centre[:, 0, None, None]) ** 2 + (xx[None] - centre[:, 1, None, None]) ** 2
     i = jnp.arange(self.num_steps, dtype=jnp.float32)           # kernel index 0..T-1
     s = self.std * (i + self.initial)
     log_z = jnp.log1p(-jnp.exp(-r2[:, None] / (2 * s[None, :, None, None] ** 2)))   # [B, T, H, W]
-    on = (i[None, :] < jnp.asarray(t)[:, None])[:, :, None, None]
-    return jnp.exp(jnp.sum(jnp.where(on, log_z, 0.0), axis=1))[..., None]
+    t = jnp.asarray(t)
+    applied = self.num_steps - t if self.reverse else t   # kernels in the product
+    on = (i[None, :] < applied[:, None])[:, :, None, None]
+    m = jnp.exp(jnp.sum(jnp.where(on, log_z, 0.0), axis=1))[..., None]
+    if self.reverse:
+      m = jnp.where((t > 0)[:, None, None, None], 1.0 - m, 1.0)
+    return m
 
   def colour(self, key, channels: int) -> jax.Array:
     """[B, 1, 1, C] constant colours, uniform in [-0.5, 0.5] per channel."""
@@ -346,7 +358,7 @@ def build_degradation(degradation_config, image_size: int):
     return Blur.build(blur_stds(g), g.kernel_size, image_size, g.padding, g.mean_at_end)
   if g.kind == "inpaint":
     return GaussianMaskInpaint(g.num_steps, g.mask_std, g.mask_initial, g.random_centre,
-                               g.colour_fill)
+                               g.colour_fill, g.reverse)
   if g.kind == "sr":
     if image_size % (2 ** g.num_steps):
       raise ValueError(f"super-resolution: image_size {image_size} cannot be halved "

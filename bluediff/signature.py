@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 
-FORMAT = 2
+FORMAT = 3
 MEANING, TRAINING, SAMPLING = "meaning", "training", "sampling"
 
 _GAMMA = ("gamma", "gamma_start", "gamma_end", "gamma_tau", "gamma_value", "learn_gamma")
@@ -54,7 +54,7 @@ ROLES: dict[str, dict[str, str]] = {
         "kind": MEANING, "num_steps": MEANING, "blur_schedule": MEANING, "blur_std": MEANING,
         "blur_std_step": MEANING, "kernel_size": MEANING, "padding": MEANING,
         "mean_at_end": MEANING, "mask_std": MEANING, "mask_initial": MEANING,
-        "random_centre": MEANING, "colour_fill": MEANING,
+        "random_centre": MEANING, "colour_fill": MEANING, "reverse": MEANING,
         "blend_dataset": MEANING, "blend_split": MEANING,
         "blend_data_dir": TRAINING,          # where the targets are read, not what they are
         "blend_targets": MEANING,
@@ -65,7 +65,8 @@ ROLES: dict[str, dict[str, str]] = {
 DEGRADATION_FIELDS: dict[str, tuple[str, ...]] = {
     "blur": ("num_steps", "blur_schedule", "blur_std", "blur_std_step", "kernel_size", "padding",
              "mean_at_end"),
-    "inpaint": ("num_steps", "mask_std", "mask_initial", "random_centre", "colour_fill"),
+    "inpaint": ("num_steps", "mask_std", "mask_initial", "random_centre", "colour_fill",
+                "reverse"),
     "sr": ("num_steps",), "desaturate": ("num_steps",), "snow": ("num_steps",),
     "noise": ("num_steps",),
     "blend": ("num_steps", "blend_dataset", "blend_split", "blend_targets"),
@@ -116,9 +117,18 @@ READS_NOISE = ("iadb", "blue_noise", "ddpm", "blur_diffusion")
 #: format-1 math differs under any config (retrain).
 LEGACY = (("process.time_scale", 1.0, "--config.process.time_scale=1"),)
 LEGACY_CHANGED = (   # (field, value, what changed)
-    ("degradation.kind", "inpaint", "the inpainting mask index now runs i = 0..T-1 as in the reference"),
+    ("degradation.kind", "inpaint", "the inpainting mask index now runs i = 0..T-1 and its "
+     "centre lies on the reference's pixel grid"),
     ("process.blur_schedule", "hoogeboom", "the hoogeboom preset's noise is isotropic now"),
 )
+
+#: (format, field, value, what changed): signatures older than `format` whose config has
+#: field = value meant something else (format 2 -> 3: the inpainting mask centre grid).
+CHANGED_SINCE = (
+    (3, "degradation.kind", "inpaint", "the inpainting mask centre now lies on the "
+     "reference's pixel grid: N/2 - 1, or an integer in -1..N-1"),
+)
+
 
 def meaning_fields(config, time_scale: float | None = None) -> dict:
   """{"process.time_scale": 1.0, ...}: the meaning fields `config`'s process reads.
@@ -208,7 +218,13 @@ def mismatch(saved: dict, current: dict, trained_config: dict | None = None) -> 
   config.json), used for format-1 signatures, which recorded no process fields.
   """
   if "format" in saved:
-    return _compare(_flat(saved), _flat(current))
+    fields = current.get("fields", {})
+    for fmt, k, v, why in CHANGED_SINCE:
+      if saved["format"] < fmt and fields.get(k) == v:
+        return f"its math changed since it was written ({why}): retrain it"
+    def body(sig):
+      return _flat({k: v for k, v in sig.items() if k != "format"})
+    return _compare(body(saved), body(current))
   return _legacy_mismatch(saved, current, trained_config)
 
 

@@ -185,6 +185,16 @@ def write_sample_grid(exp: Experiment, params, path: str, seed: int) -> str | No
   return save_grid(images, path) if exp.is_chief else None
 
 
+def over_budget(elapsed: float, budget: float) -> bool:
+  """Whether training has used its wall budget: process 0's clock decides for all
+  processes, so that every host stops at the same step."""
+  out = elapsed >= budget
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    out = bool(multihost_utils.broadcast_one_to_all(np.asarray(out)))
+  return out
+
+
 def train(config, workdir: str) -> dict:
   """Trains (resuming from `workdir` if it holds checkpoints). Returns the last metrics."""
   exp = build_experiment(config)
@@ -242,6 +252,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
 
   metrics, last = {}, {}
   t0, last_log_step = time.perf_counter(), start
+  began = t0
   bar = tqdm(total=tc.num_steps, initial=start, desc="train", disable=not exp.is_chief,
              dynamic_ncols=True)
   with StopRequest() as stop:
@@ -251,7 +262,10 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
       done = step + 1
       bar.update(1)
       stopping = stop.requested
-      saving = done % tc.checkpoint_every == 0 or done == tc.num_steps or stopping
+      out_of_time = (tc.time_budget_s > 0 and done % tc.log_every == 0
+                     and over_budget(time.perf_counter() - began, tc.time_budget_s))
+      saving = (done % tc.checkpoint_every == 0 or done == tc.num_steps or stopping
+                or out_of_time)
       if done % tc.log_every == 0 or done == tc.num_steps or saving:
         elapsed = time.perf_counter() - t0
         last = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -273,6 +287,9 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
         print(f"stopped by signal {stop.signal_name} at step {done}: checkpoint saved; "
               f"rerun the same command to resume")
         return last
+      if out_of_time:
+        print(f"time budget of {tc.time_budget_s:g} s reached at step {done}: checkpoint saved")
+        break
       if tc.sample_every and done % tc.sample_every == 0 and done != tc.num_steps:
         exp.bind_process(jax.device_get(state.process_params))
         write_sample_grid(exp, state.ema_params, os.path.join(workdir, f"samples_{done:07d}.png"),

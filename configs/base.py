@@ -91,6 +91,8 @@ def get_config() -> ml_collections.ConfigDict:
   g.mask_initial = 11.0
   g.random_centre = True      # inpaint: random mask centre per image (else the image centre)
   g.colour_fill = False       # inpaint: fill with a constant colour (the generation variant)
+  g.reverse = False           # inpaint: the reference's --reverse (its README's generation
+  #                             command): covered from the outside in, revealed centre-out
   g.blend_dataset = "cifar10" # blend (animorphosis): the dataset blended towards
   g.blend_split = "train"
   g.blend_data_dir = ""
@@ -128,6 +130,9 @@ def get_config() -> ml_collections.ConfigDict:
   t.max_to_keep = 3
   t.sample_every = 0          # 0: a sample grid only at the end
   t.on_nan = "stop"           # stop: raise, naming the last good checkpoint | skip: drop the update
+  t.time_budget_s = 0.0       # > 0: stop (checkpoint, sample grid) once training has run this
+  #                             long (wall clock from the first step, compilation included;
+  #                             checked at log intervals); 0: run num_steps
   t.grid_size = 64            # images in a sample grid
 
   # --- sampling (mode=sample and the sample grids).

@@ -51,14 +51,61 @@ def test_inpainting_mask_grows_and_keeps_its_centre(images):
   # one key, one centre: the masks are nested as t grows
   for a, b in zip(masks, masks[1:]):
     assert np.all(b <= a + 1e-7)
-  # the closed form, from the centre the key draws
+  # the closed form, from the centre the key draws (integers -1..N-1)
   t = 3
-  cy, cx = np.asarray(jax.random.uniform(keys[1], (2,))) * 16
+  cy, cx = np.asarray(jax.random.randint(keys[1], (2,), -1, jnp.array([16, 16])))
   yy, xx = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
   r2 = (yy - cy) ** 2 + (xx - cx) ** 2
   want = np.prod([1 - np.exp(-r2 / (2 * (0.1 * (i + 11)) ** 2)) for i in range(t)], axis=0)
   got = np.asarray(inp.mask(images.shape, jnp.full((2,), t), keys))[1, ..., 0]
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def _reference_fade_kernel(size: int, sigma: float) -> np.ndarray:
+  """get_fade_kernel((size, size), sigma): torchgeometry's normalised Gaussian (taps at
+  arange(size) - size // 2), divided by its max, 1 - it, then [1:, 1:]."""
+  x = np.arange(size) - size // 2
+  g = np.exp(-x ** 2 / (2 * sigma ** 2))
+  k = np.outer(g / g.sum(), g / g.sum())
+  return (1 - k / k.max())[1:, 1:]
+
+
+def test_inpainting_random_centre_is_a_crop_of_the_reference_kernel():
+  """Random_Incremental: kernels of (2N+1)^2 cropped at [rx:rx+N, ry:ry+N], rx, ry
+  uniform in 0..N: every mask we draw is one of those crops, and every crop is drawn."""
+  n, sigma = 8, 1.7
+  inp = dg.GaussianMaskInpaint(num_steps=1, std=sigma, initial=1.0)
+  big = _reference_fade_kernel(2 * n + 1, sigma)
+  crops = {(rx, ry): big[rx:rx + n, ry:ry + n] for rx in range(n + 1) for ry in range(n + 1)}
+  keys = jax.random.split(jax.random.key(5), 400)
+  masks = np.asarray(inp.mask((400, n, n, 1), jnp.ones(400, jnp.int32), keys))[..., 0]
+  seen = set()
+  for m in masks:
+    match = [c for c, k in crops.items() if np.allclose(m, k, atol=1e-5)]
+    assert len(match) == 1
+    seen.add(match[0])
+  assert len(seen) > 0.9 * len(crops)        # 81 crops, 400 draws: all but a few
+
+
+def test_inpainting_reverse_follows_the_reference_schedule():
+  """get_reverse_kernels_with_schedule: alphas[t_ref] = 1 - P_{T-1-t_ref}, P_j the
+  product of kernels 0..j-1 (P_0 = 1); x_t = alphas x0 + (1 - alphas) colour."""
+  T, std, initial, n = 5, 0.9, 1.0, 8
+  inp = dg.GaussianMaskInpaint(num_steps=T, std=std, initial=initial, random_centre=False,
+                               colour_fill=True, reverse=True)
+  kernels = [_reference_fade_kernel(n + 1, std * (i + initial)) for i in range(T)]
+  prefix = [np.ones((n, n))]
+  for k in kernels[:-1]:
+    prefix.append(prefix[-1] * k)
+  keys = jax.random.split(jax.random.key(2), 1)
+  colour = np.asarray(inp.colour(keys, 1))[0, 0, 0, 0]
+  x0 = np.asarray(jax.random.uniform(jax.random.key(3), (1, n, n, 1), minval=-1, maxval=1))
+  for t_ref in range(T):
+    alphas = 1 - prefix[T - 1 - t_ref]
+    want = alphas * x0[0, ..., 0] + (1 - alphas) * colour
+    got = np.asarray(inp(jnp.asarray(x0), jnp.array([t_ref + 1]), keys))[0, ..., 0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"t_ref {t_ref}")
+  np.testing.assert_allclose(np.asarray(inp(jnp.asarray(x0), jnp.array([0]), keys)), x0)
 
 
 def test_inpainting_mask_follows_the_reference_kernel_index():
@@ -68,10 +115,7 @@ def test_inpainting_mask_follows_the_reference_kernel_index():
   T, std, initial = 6, 0.8, 1.0
   inp = dg.GaussianMaskInpaint(num_steps=T, std=std, initial=initial, random_centre=False)
   h = w = 8
-  cy = cx = (h - 1) / 2
-  yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-  r2 = (yy - cy) ** 2 + (xx - cx) ** 2
-  kernels = [1 - np.exp(-r2 / (2 * (std * (i + initial)) ** 2)) for i in range(T)]
+  kernels = [_reference_fade_kernel(h + 1, std * (i + initial)) for i in range(T)]
   ones = np.ones((1, h, w, 1))
   for t_ref in range(T):
     x = np.ones((h, w))

@@ -24,7 +24,11 @@ def test_train_sample_evaluate(subprocess_env, tmp_path):
     images = f["images"]
   assert images.dtype == np.uint8 and images.shape == (16, 16, 16, 1)
   run_main([wd, "--mode=evaluate", f"--samples={tmp_path / 'samples.npz'}"], subprocess_env)
-  m = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+  result = json.loads((tmp_path / "metrics.json").read_text())
+  m, prov = result["metrics"], result["provenance"]
+  assert prov["digits_judge_version"] == 2 and prov["jax"] and prov["flax"]
+  assert len(prov["commit"]) == 40 and isinstance(prov["dirty"], bool)
+  assert 0 <= m["digits_copy_rate"] <= 1 and 0 <= m["digits_kernel_confident"] <= 1
   assert 0 <= m["digits_min_class_share"] <= m["digits_max_class_share"] <= 1
   assert m["digits_passes"] is False      # 4 training steps make no digits
   assert m["spectral_log_error"] > 0
@@ -65,3 +69,20 @@ def test_sample_without_checkpoint_says_train_first(subprocess_env, tmp_path):
                       f"--workdir={tmp_path}", "--mode=sample"],
                      capture_output=True, text=True, env=subprocess_env, timeout=120)
   assert r.returncode == 2 and "train first" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_compare_refuses_to_mix_digits_judge_versions(tmp_path):
+  from bluediff.compare import compare
+  def run(name, rows):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "evaluations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(d)
+  old = {"checkpoint_step": 10, "sampler": "euler", "num_steps": 8,
+         "metrics": {"digits_confident": 0.9}}                  # before versions: judge 1
+  new = {**old, "digits_judge_version": 2, "metrics": {"digits_confident": 0.7}}
+  a, b = run("a", [old]), run("b", [new])
+  with pytest.raises(ValueError, match=r"different digits judges \(v1: a; v2: b\)"):
+    compare([a, b], str(tmp_path / "cmp"))
+  rescored = run("c", [old, new])                               # the newest evaluation counts
+  assert compare([rescored, b], str(tmp_path / "cmp"))["rows"][0]["digits_confident"] == 0.7

@@ -138,3 +138,16 @@ def test_format1_checkpoints_are_judged_by_their_training_config():
   problem = sig.mismatch(legacy, sig.model_signature(c), trained_config=trained)
   assert "degradation.padding='reflect'" in problem and "trained with" in problem
   assert sig.mismatch(legacy, sig.model_signature(c), trained_config=json.loads(c.to_json())) is None
+
+
+def test_format2_inpainting_signatures_are_refused():
+  """The inpainting mask centre moved to the reference's pixel grid in format 3."""
+  c = _config("cold", degradation__kind="inpaint")
+  old = {**sig.model_signature(c), "format": 2}
+  assert "mask centre" in sig.mismatch(old, sig.model_signature(c))
+  assert sig.mismatch(sig.model_signature(c), sig.model_signature(c)) is None
+  blur = _config("cold", degradation__kind="blur")
+  assert sig.mismatch({**sig.model_signature(blur), "format": 2}, sig.model_signature(blur)) is None
+  assert "degradation.reverse" in sig.mismatch(
+      sig.model_signature(c), sig.model_signature(_config("cold", degradation__kind="inpaint",
+                                                          degradation__reverse=True)))

@@ -137,14 +137,30 @@ class EvalContext:
 
 
 def _digits(ctx: EvalContext) -> dict:
-  from bluediff.evaluate.digits_judge import evaluate_digits
+  """Both digits judges (the calibrated CNN ensemble and the kernel judge on 8x8
+  means), the copy rate, and one verdict line against the default's targets."""
+  from bluediff.evaluate import digits_judge as dj
+  from bluediff.evaluate.digits_kernel_judge import KERNEL_VERSION, evaluate_kernel
   c = ctx.config
-  report = evaluate_digits(ctx.images, c.data.image_size, c.data.data_dir)
+  judge = dj.get_judge(c.data.image_size, c.data.data_dir)
+  print(judge.summary())
+  report = dj.evaluate_digits(ctx.images, c.data.image_size, c.data.data_dir)
+  kernel = evaluate_kernel(ctx.images, c.data.image_size, c.data.data_dir)
   print(report.summary())
+  print(f"kernel judge v{KERNEL_VERSION} (8x8 means): {kernel['confident']:.1%} confident, "
+        f"classes [{min(kernel['class_shares']):.1%}, {max(kernel['class_shares']):.1%}], "
+        f"Frechet {kernel['frechet_ratio']:.2f}x")
+  ctx.reference_info["digits_judge_version"] = dj.JUDGE_VERSION
+  ctx.reference_info["digits_kernel_judge_version"] = KERNEL_VERSION
   return {"digits_confident": report.confident_share, "digits_frechet": report.frechet,
           "digits_frechet_ratio": report.frechet_ratio, "digits_passes": report.passes,
           "digits_min_class_share": min(report.class_shares),
-          "digits_max_class_share": max(report.class_shares)}
+          "digits_max_class_share": max(report.class_shares),
+          "digits_copy_rate": report.copy_rate,
+          "digits_kernel_confident": kernel["confident"],
+          "digits_kernel_min_class_share": min(kernel["class_shares"]),
+          "digits_kernel_max_class_share": max(kernel["class_shares"]),
+          "digits_kernel_frechet_ratio": kernel["frechet_ratio"]}
 
 
 def _fid(ctx: EvalContext) -> dict:
@@ -275,6 +291,39 @@ def check_metrics(config) -> None:
   check_prepared(config.data.dataset, config.data.data_dir)
 
 
+def source_revision() -> dict:
+  """The git commit of the bluediff source tree and whether it had uncommitted changes
+  (tracked files), or {"commit": None} outside a git checkout."""
+  import subprocess
+  here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  try:
+    commit = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                            text=True, timeout=10, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return {"commit": None, "dirty": None}
+  return {"commit": commit, "dirty": bool(dirty)}
+
+
+def provenance(proto: dict, reference_info: dict) -> dict:
+  """What produced these numbers: code, library versions, judge, checkpoint and sampler."""
+  import importlib.metadata as md
+  import flax
+
+  def version(name):
+    try:
+      return md.version(name)
+    except md.PackageNotFoundError:
+      return None
+  return {**source_revision(), "bluediff": version("bluediff"), "jax": jax.__version__,
+          "flax": flax.__version__,
+          "digits_judge_version": reference_info.get("digits_judge_version"),
+          "checkpoint_step": proto.get("checkpoint_step"), "sampler": proto.get("sampler"),
+          "num_steps": proto.get("num_steps"), "weights": proto.get("weights"),
+          "source": proto.get("source")}
+
+
 def write_report(outdir: str, results: dict, grid: str | None, plots: dict) -> str:
   p = results["protocol"]
   lines = [f"# Evaluation: {p.get('source', 'step ' + str(p.get('checkpoint_step')))}", "",
@@ -310,7 +359,8 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
   metrics = {}
   for name in config.eval.metrics:
     metrics.update(METRICS[name](ctx))
-  results = {"protocol": {**proto, **ctx.reference_info}, "metrics": metrics}
+  results = {"protocol": {**proto, **ctx.reference_info},
+             "provenance": provenance(proto, ctx.reference_info), "metrics": metrics}
   if exp.is_chief:
     shown = images[:config.training.grid_size]
     if observations is not None:   # observation | (direct |) restoration | reference
@@ -328,6 +378,7 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
         json.dump(results, f, indent=2)
     row = {k: proto.get(k) for k in ("checkpoint_step", "sampler", "num_steps", "num_samples")}
     row.update(ctx.reference_info)
+    row["provenance"] = results["provenance"]
     with open(os.path.join(workdir, "evaluations.jsonl"), "a") as f:
       f.write(json.dumps({**row, "tag": tag, "time": time.time(), "metrics": metrics}) + "\n")
     shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
