@@ -69,6 +69,28 @@ STUDIES = {
         "evaluate": "('restoration',)",
         "eval_samples": 359,
     },
+    # issue 17 item 3: levers of the embedded default under its wall budget, judged by v2.
+    # Run with --steps=2400 (the default's) unless a variant changes the step budget.
+    "levers": {
+        "variants": {
+            "default": ("configs/digits.py", []),
+            "alpha x 1000": ("configs/digits.py", ["--config.process.time_scale=1000"]),
+            "channels 24": ("configs/digits.py", ["--config.model.channels=24"]),
+            "2 res blocks": ("configs/digits.py", ["--config.model.num_res_blocks=2"]),
+            "lr 1e-3": ("configs/digits.py", ["--config.optim.lr=1e-3"]),
+            "lr 4e-3": ("configs/digits.py", ["--config.optim.lr=4e-3"]),
+            "batch 128": ("configs/digits.py", ["--config.training.batch_size=128"]),
+            "ema 0.9995": ("configs/digits.py", ["--config.optim.ema_decay=0.9995"]),
+            "heun 32": ("configs/digits.py", ["--config.sampling.method=heun",
+                                             "--config.sampling.num_steps=32"]),
+            "euler 128": ("configs/digits.py", ["--config.sampling.num_steps=128"]),
+            "bf16": ("configs/digits.py", ["--config.model.dtype=bfloat16"]),
+        },
+        "metrics": ("digits_confident", "digits_frechet_ratio", "digits_copy_rate",
+                    "digits_min_class_share", "digits_max_class_share",
+                    "digits_kernel_confident", "digits_kernel_frechet_ratio"),
+        "evaluate": "('digits',)",
+    },
     "blur": {
         "variants": {
             "blur diffusion": ("configs/digits_blur.py", []),

@@ -179,3 +179,14 @@ def test_judge_file_of_another_version_is_refused(tmp_path, judge):
   np.savez(path, **arrays)
   with pytest.raises(ValueError, match="version 1"):
     dj.load_judge(path)
+
+
+@pytest.mark.slow   # trains the three members anew (~5 min on 2 cores)
+def test_the_recipe_rebuilds_a_judge_that_meets_the_controls(tmp_path):
+  rebuilt = dj.build_judge(16, verbose=False)
+  c = rebuilt.calibration
+  assert c["confident"] >= 0.95 and c["ece"] <= 0.05 and c["accuracy"] >= 0.97, c
+  for name, share in c["controls"].items():
+    assert share <= c["confident"] - 0.2, (name, c)
+  shipped = dj.get_judge(16).calibration
+  assert abs(c["confident"] - shipped["confident"]) <= 0.02, (c, shipped)

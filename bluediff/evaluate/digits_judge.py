@@ -19,7 +19,7 @@ controls (blur sigma 0.6, 50/50 blends, noise std 0.1, and a model trained for
 10 % of the default's steps) are sets the judge never saw: held-out images, or
 fresh samples (bluediff/evaluate/judges/digits_controls_16px.npz).
 
-A sample set is scored by (bluediff/evaluate/digits_targets in `DigitsReport`):
+A sample set is scored by (`DigitsReport`, against `TARGETS`):
   confident  share with calibrated max probability >= 0.9;
   classes    share of each predicted class;
   Frechet    distance between member 0's 64-d penultimate features of the samples
@@ -444,7 +444,7 @@ def nearest_distances(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
   return out
 
 
-def to_model_range(samples: np.ndarray, image_size: int) -> np.ndarray:
+def as_model_range(samples: np.ndarray, image_size: int) -> np.ndarray:
   samples = np.asarray(samples)
   if samples.dtype == np.uint8:
     samples = samples.astype(np.float32) / 127.5 - 1.0
@@ -457,7 +457,7 @@ def to_model_range(samples: np.ndarray, image_size: int) -> np.ndarray:
 def evaluate_digits(samples: np.ndarray, image_size: int, data_dir: str = "",
                     seed: int = 0) -> DigitsReport:
   """Scores samples [N, S, S, 1] in [-1, 1] (or uint8) with the digits judge."""
-  samples = to_model_range(samples, image_size)
+  samples = as_model_range(samples, image_size)
   judge = get_judge(image_size, data_dir)
   x_tr, _ = load_split("digits", "train", image_size, data_dir)
   x_te, y_te = load_split("digits", "test", image_size, data_dir)

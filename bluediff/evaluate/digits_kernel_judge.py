@@ -95,7 +95,7 @@ def get_kernel_judge(image_size: int, data_dir: str = "") -> KernelJudge:
 def evaluate_kernel(samples: np.ndarray, image_size: int, data_dir: str = "",
                     seed: int = 0) -> dict:
   """confident share, class shares and the area-mean Frechet ratio of samples."""
-  samples = dj.to_model_range(samples, image_size)
+  samples = dj.as_model_range(samples, image_size)
   judge = get_kernel_judge(image_size, data_dir)
   x_tr, _ = load_split("digits", "train", image_size, data_dir)
   x_te, y_te = load_split("digits", "test", image_size, data_dir)
