@@ -40,8 +40,9 @@ def get_config() -> ml_collections.ConfigDict:
   # --- process: the diffusion / degradation process (bluediff.processes).
   c.process = p = ml_collections.ConfigDict()
   p.name = "iadb"             # iadb | blue_noise
-  p.time_scale = 1.0          # the network sees t * time_scale, t in [0, 1] (IADB: raw alpha;
-  #                             the DDPM and LSUN blur presets use 1000, the integer step)
+  p.time_scale = 1.0          # the network sees t * time_scale, t in [0, 1] (1: IADB's raw alpha,
+  #                             as its reference); the IADB, blue-noise, DDPM and blur presets
+  #                             use 1000 (BUILD_NOTES "Time input study"), the cold ones 1
   # blue_noise (methods.md §2): L_t = g_t I + (1 - g_t) L_b, L_b from config.noise
   p.gamma = "sigmoid"         # sigmoid | linear | cosine | constant (white fraction g(t))
   p.gamma_start = 0.0         # st

@@ -18,6 +18,7 @@ from configs import cifar_iadb
 
 def get_config():
   c = cifar_iadb.get_config()
+  c.process.time_scale = 1.0        # t / T (BUILD_NOTES "Time input study", cold arm)
   c.process.name = "cold"
   c.process.loss = "l1"
   c.degradation.kind = "blur"

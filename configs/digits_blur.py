@@ -24,7 +24,7 @@ def get_config():
   c.process.basis = "dct"
   c.process.blur_schedule = "quartic"
   c.process.blur_s0, c.process.blur_s_max = 0.4, 0.6
-  c.process.time_scale = 1.0
+  c.process.time_scale = 1000.0     # t x 1000 (BUILD_NOTES "Time input study")
   c.sampling.method = "ancestral"
   c.sampling.num_steps = 250
   c.eval.metrics = ("digits", "spectra", "trajectory")

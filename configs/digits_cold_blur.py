@@ -21,6 +21,7 @@ from configs import digits
 def get_config():
   c = digits.get_config()
   c.process.name = "cold"
+  c.process.time_scale = 1.0        # t / T (BUILD_NOTES "Time input study", cold arm)
   c.process.loss = "l1"
   c.degradation.kind = "blur"
   c.degradation.num_steps = 20

@@ -74,7 +74,7 @@ def test_checkpoint_of_another_state_layout_is_one_clear_error(tiny_config, unin
 
 
 @pytest.mark.parametrize("field,value,named", [
-    ("process.time_scale", 1000.0, "process.time_scale"),
+    ("process.time_scale", 10.0, "process.time_scale"),
     ("process.sr_factor", 2, "process.sr_factor"),
     ("process.name", "ddpm", "process="),
     ("noise.kind", "red", "noise.kind"),
@@ -109,13 +109,13 @@ def test_a_format1_checkpoint_needs_the_old_time_scale(tiny_config, uninterrupte
   legacy = {k: v for k, v in exp.signature.items() if k not in ("format", "fields")}
   with Checkpointer(str(tmp_path / "old"), async_save=False) as ckpt:
     ckpt.save(6, state, data_state, legacy)
+  old, new = tiny_config(), tiny_config()
+  old.process.time_scale, new.process.time_scale = 1.0, 1000.0
   with Checkpointer(str(tmp_path / "old"), read_only=True) as ckpt:
-    restore_or_init(exp, ckpt)
+    restore_or_init(build_experiment(old), ckpt)
     assert "predates recorded process fields" in capsys.readouterr().out
-    c = tiny_config()
-    c.process.time_scale = 1000.0
     with pytest.raises(CheckpointMismatchError, match="--config.process.time_scale=1"):
-      restore_or_init(build_experiment(c), ckpt)
+      restore_or_init(build_experiment(new), ckpt)
 
 
 def test_load_pretrained_refuses_meaning_overrides_and_takes_sampling_ones(tiny_config, uninterrupted,
@@ -123,7 +123,7 @@ def test_load_pretrained_refuses_meaning_overrides_and_takes_sampling_ones(tiny_
   import bluediff
   from bluediff.export import export
   out = export(tiny_config(), uninterrupted, str(tmp_path / "export"))
-  for field, value in (("process.time_scale", 1000.0), ("process.sr_factor", 2), ("noise.kind", "red")):
+  for field, value in (("process.time_scale", 10.0), ("process.sr_factor", 2), ("noise.kind", "red")):
     with pytest.raises(CheckpointMismatchError, match=field) as e:
       bluediff.load_pretrained(out, {field: value})
     assert "\n" not in str(e.value)
@@ -134,7 +134,8 @@ def test_load_pretrained_refuses_meaning_overrides_and_takes_sampling_ones(tiny_
   meta["signature"] = {k: v for k, v in meta["signature"].items() if k not in ("format", "fields")}
   json.dump(meta, open(f"{out}/meta.json", "w"))
   bluediff.load_pretrained(out)                 # its config.json says what it was trained with
-  with pytest.raises(CheckpointMismatchError, match="trained with process.time_scale=1.0"):
-    bluediff.load_pretrained(out, {"process.time_scale": 1000.0})
+  trained = tiny_config().process.time_scale
+  with pytest.raises(CheckpointMismatchError, match=f"trained with process.time_scale={trained!r}"):
+    bluediff.load_pretrained(out, {"process.time_scale": 10.0})
   with pytest.raises(Exception, match="no config field"):
     bluediff.load_pretrained(out, {"process.gamma.g": 1})

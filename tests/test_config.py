@@ -1,4 +1,5 @@
 """Config loading, overrides and the fail-fast checks."""
+import importlib
 import subprocess
 import sys
 import time
@@ -198,3 +199,13 @@ def test_ddpm_presets_feed_the_integer_step(name):
   p.loss(net, jnp.zeros((16, 8, 8, 1)), jax.random.key(0))
   t = seen[0]
   assert np.abs(t - np.round(t)).max() < 1e-3 and t.min() >= 1 and t.max() <= 1000 and t.max() > 1
+
+
+@pytest.mark.parametrize("name,scale", [
+    ("digits", 1000.0), ("digits_tv", 1000.0), ("digits_blue", 1000.0), ("digits_blur", 1000.0),
+    ("digits_ddim", 1000.0), ("cifar_iadb", 1000.0), ("cifar_tv", 1000.0), ("cifar_blur", 1000.0),
+    ("celeba64_tv", 1000.0), ("church64_tv", 1000.0), ("church64_blur", 1000.0),
+    ("digits_cold_blur", 1.0), ("cifar_cold_blur", 1.0)])
+def test_presets_time_input_follows_the_study(name, scale):
+  """BUILD_NOTES "Time input study": x 1000 where it won by more than a seed std."""
+  assert importlib.import_module(f"configs.{name}").get_config().process.time_scale == scale
