@@ -47,7 +47,7 @@ def peer_unet():
                      norm_num_groups=8)
 
 
-def train_peer(budget_s: float, seed: int) -> dict:
+def train_peer(budget_s: float, seed: int, num_samples: int) -> dict:
   import torch
   torch.set_num_threads(os.cpu_count() or 1)
   torch.manual_seed(seed)
@@ -75,11 +75,12 @@ def train_peer(budget_s: float, seed: int) -> dict:
   images = []
   with torch.no_grad():
     sgen = torch.Generator().manual_seed(1234)
-    for _ in range(2):
-      x = torch.randn((500, 1, 16, 16), generator=sgen)
+    for start in range(0, num_samples, 500):
+      n = min(500, num_samples - start)
+      x = torch.randn((n, 1, 16, 16), generator=sgen)
       for k in range(SAMPLE_STEPS):
         a0, a1 = k / SAMPLE_STEPS, (k + 1) / SAMPLE_STEPS
-        x = x + (a1 - a0) * model(x, torch.full((500,), a0)).sample
+        x = x + (a1 - a0) * model(x, torch.full((n,), a0)).sample
       images.append(x.numpy().transpose(0, 2, 3, 1))
   return {"arm": f"IADB reference recipe (PyTorch, diffusers UNet2DModel {params / 1e6:.2f}M, "
                  f"Adam 1e-4, Euler {SAMPLE_STEPS})",
@@ -88,9 +89,11 @@ def train_peer(budget_s: float, seed: int) -> dict:
           "images": to_uint8(np.concatenate(images))}
 
 
-def train_bluediff(budget_s: float, seed: int, workdir: str, overrides: list[str]) -> dict:
+def train_bluediff(budget_s: float, seed: int, workdir: str, overrides: list[str],
+                   num_samples: int) -> dict:
   base = [sys.executable, "-m", "bluediff.main", "--config=configs/digits.py",
-          f"--workdir={workdir}", f"--config.seed={seed}", *overrides]
+          f"--workdir={workdir}", f"--config.seed={seed}",
+          f"--config.eval.num_samples={num_samples}", *overrides]
   t = time.perf_counter()
   subprocess.run(base + [f"--config.training.time_budget_s={budget_s}"], check=True)
   process_s = time.perf_counter() - t
@@ -125,13 +128,14 @@ def main():
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--out", default="runs/peer")
   ap.add_argument("--bluediff_overrides", default="", help="space-separated --config.* flags")
+  ap.add_argument("--num_samples", type=int, default=1000)
   args = ap.parse_args()
   os.makedirs(args.out, exist_ok=True)
   print(dj.get_judge(16).summary())
-  peer = train_peer(args.budget_s, args.seed)
+  peer = train_peer(args.budget_s, args.seed, args.num_samples)
   np.savez_compressed(os.path.join(args.out, "peer_samples.npz"), images=peer["images"])
   ours = train_bluediff(args.budget_s, args.seed, os.path.join(args.out, f"bluediff-s{args.seed}"),
-                        args.bluediff_overrides.split())
+                        args.bluediff_overrides.split(), args.num_samples)
   rows = [score(peer), score(ours)]
   lines = [f"peer_digits.py --budget_s={args.budget_s:g} --seed={args.seed} "
            f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores, digits judge "
