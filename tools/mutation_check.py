@@ -404,7 +404,7 @@ MUTATIONS = [
     _m('train: time budget never checked', 'bluediff/train.py',
        '      out_of_time = (tc.time_budget_s > 0 and done % tc.log_every == 0',
        '      out_of_time = (tc.time_budget_s < 0 and done % tc.log_every == 0',
-       'tests/test_faults.py::test_time_budget_stops_with_a_checkpoint_and_resumes'),
+       'tests/test_faults.py::test_time_budget_stops_with_a_checkpoint'),
 ]
 
 
