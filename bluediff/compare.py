@@ -56,8 +56,8 @@ def judge_version(evaluation: dict) -> int | None:
   """The digits judge that scored an evaluation (1 before versions were recorded)."""
   if not any(k.startswith("digits_") for k in evaluation.get("metrics", {})):
     return None
-  return evaluation.get("digits_judge_version",
-                        evaluation.get("provenance", {}).get("digits_judge_version") or 1)
+  return (evaluation.get("digits_judge_version")
+          or (evaluation.get("provenance") or {}).get("digits_judge_version") or 1)
 
 
 def check_judge_versions(per_run: dict[str, list[dict]]) -> None:

@@ -121,6 +121,13 @@ def soft_negative_batch(rng: np.random.Generator, images: np.ndarray, labels: np
   Two thirds real digits with one-hot targets; the last third in three equal
   parts: blends with a digit of another class, blurred, noisy (module docstring).
   """
+  x, y, _ = soft_negative_draws(rng, images, labels, size)
+  return x, y
+
+
+def soft_negative_draws(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray,
+                        size: int = BATCH) -> tuple[np.ndarray, np.ndarray, dict]:
+  """soft_negative_batch, plus what it drew: {idx, partner, lam, sigma, std}."""
   q = size // 9
   idx = rng.integers(0, len(images), size)
   x = _shift(rng, images[idx]).astype(np.float32)
@@ -148,7 +155,7 @@ def soft_negative_batch(rng: np.random.Generator, images: np.ndarray, labels: np
   x[n] = np.clip(x[n] + std[:, None, None, None] * rng.normal(size=x[n].shape), -1, 1)
   s = ramp(std, NOISE_RAMP).astype(np.float32)[:, None]
   y[n] = (1 - s) * y[n] + s / 10
-  return x, y
+  return x, y, {"idx": idx, "partner": partner, "lam": lam, "sigma": sigma, "std": std}
 
 
 # ------------------------------------------------------------------------ the judge
@@ -184,7 +191,11 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
   def loss(t):
     return -np.mean(np.sum(targets * np.log(ensemble_probs(logits, t) + 1e-12), -1))
   grid = np.exp(np.linspace(np.log(0.002), np.log(20.0), 321))
-  best = grid[int(np.argmin([loss(t) for t in grid]))]
+  at = int(np.argmin([loss(t) for t in grid]))
+  if at in (0, len(grid) - 1):
+    print(f"warning: the fitted temperature sits at the edge of its grid ({grid[at]:g}): "
+          f"the calibration set cannot pin it down")
+  best = grid[at]
   fine = best * np.exp(np.linspace(-0.03, 0.03, 61))
   return float(fine[int(np.argmin([loss(t) for t in fine]))])
 
@@ -445,13 +456,34 @@ def nearest_distances(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def as_model_range(samples: np.ndarray, image_size: int) -> np.ndarray:
+  """Integer images in 0..255, or floats in [-1, 1] -> float32 in [-1, 1], checked."""
   samples = np.asarray(samples)
-  if samples.dtype == np.uint8:
-    samples = samples.astype(np.float32) / 127.5 - 1.0
-  if samples.ndim != 4 or samples.shape[1:] != (image_size, image_size, 1):
-    raise ValueError(f"digits samples must be [N, {image_size}, {image_size}, 1]; "
+  if samples.ndim != 4 or samples.shape[1:] != (image_size, image_size, 1) or len(samples) < 2:
+    raise ValueError(f"digits samples must be [N >= 2, {image_size}, {image_size}, 1]; "
                      f"got {samples.shape}")
+  if np.issubdtype(samples.dtype, np.integer):
+    if samples.min() < 0 or samples.max() > 255:
+      raise ValueError("integer digits samples must lie in 0..255")
+    return samples.astype(np.float32) / 127.5 - 1.0
+  if samples.min() < -1.01 or samples.max() > 1.01:
+    raise ValueError(f"float digits samples must lie in [-1, 1]; got "
+                     f"[{samples.min():.3g}, {samples.max():.3g}]")
   return samples.astype(np.float32)
+
+
+def size_matched_frechet(feats: np.ndarray, reference: np.ndarray, pool: np.ndarray,
+                         rng: np.random.Generator) -> tuple[float, float]:
+  """(distance of feats [N, D] to reference, floor): the floor is the mean distance of
+  equal-sized subsets of pool (the training split) to reference. Above len(pool)
+  samples, both sides use subsets of len(pool), so their small-sample bias matches."""
+  n = min(len(feats), len(pool))
+  floor = np.mean([frechet_distance_of(pool[rng.permutation(len(pool))[:n]], reference)
+                   for _ in range(FLOOR_SUBSETS)])
+  if len(feats) <= n:
+    return float(frechet_distance_of(feats, reference)), float(floor)
+  dist = np.mean([frechet_distance_of(feats[rng.permutation(len(feats))[:n]], reference)
+                  for _ in range(FLOOR_SUBSETS)])
+  return float(dist), float(floor)
 
 
 def evaluate_digits(samples: np.ndarray, image_size: int, data_dir: str = "",
@@ -466,17 +498,14 @@ def evaluate_digits(samples: np.ndarray, image_size: int, data_dir: str = "",
   pred = probs.argmax(-1)
   _, f_cal = judge.score(x_te[cal])
   _, f_tr = judge.score(x_tr)
-  n = min(len(samples), len(x_tr))
-  rng = np.random.default_rng(seed)
-  floor = np.mean([frechet_distance_of(f_tr[rng.permutation(len(x_tr))[:n]], f_cal)
-                   for _ in range(FLOOR_SUBSETS)])
+  frechet, floor = size_matched_frechet(feats, f_cal, f_tr, np.random.default_rng(seed))
   copy_threshold = np.percentile(nearest_distances(x_te[cal], x_tr), COPY_PERCENTILE)
   return DigitsReport(
       num_samples=len(samples),
       confident_share=float(np.mean(probs.max(-1) >= CONFIDENCE)),
       class_shares=[float(np.mean(pred == c)) for c in range(10)],
-      frechet=frechet_distance_of(feats, f_cal),
-      frechet_floor=float(floor),
+      frechet=frechet,
+      frechet_floor=floor,
       copy_rate=float(np.mean(nearest_distances(samples, x_tr) < copy_threshold)),
       judge_version=JUDGE_VERSION,
       judge_ece=float(judge.calibration["ece"]),

@@ -1,8 +1,9 @@
 """The second digits judge, of another family: kernel ridge regression on 8x8 area means.
 
 No network: the images are averaged to 8x8 (the digits' native resolution), an
-RBF kernel regresses the same soft targets as the CNN judge (real digits one-hot,
-blends / blur / noise towards uniform; `digits_judge.soft_negative_batch`), and
+RBF kernel regresses soft targets (real digits one-hot, blends of two classes
+the blend of their labels: the real and blended parts of
+`digits_judge.soft_negative_batch`; its blur and noise vanish at 8x8), and
 a temperature fitted on the calibration half turns its outputs into
 probabilities. Its Frechet distance is computed on the 64 area means themselves
 (pixel statistics, no learned features), against the calibration half, over the
@@ -18,16 +19,17 @@ import numpy as np
 
 from bluediff.data.sources import load_split
 from bluediff.evaluate import digits_judge as dj
-from bluediff.evaluate.frechet import frechet_distance_of
 
 KERNEL_VERSION = 1
 RIDGE = 0.1
-NEGATIVE_BATCHES = 40          # 40 x 72 soft-negative images beside the real ones
+NEGATIVE_BATCHES = 40          # 40 batches of 48 shifted real digits and 8 blends
 
 
 def area_means(images: np.ndarray) -> np.ndarray:
   """[N, S, S, 1] -> [N, 64]: means over (S/8)x(S/8) blocks."""
   n, s = images.shape[0], images.shape[1]
+  if s % 8:
+    raise ValueError(f"the kernel judge needs a multiple of 8 px; got {s}")
   k = s // 8
   return images[..., 0].reshape(n, 8, k, 8, k).mean((2, 4)).reshape(n, 64)
 
@@ -103,10 +105,8 @@ def evaluate_kernel(samples: np.ndarray, image_size: int, data_dir: str = "",
   probs = judge.probs(samples)
   pred = probs.argmax(-1)
   f_cal, f_tr = area_means(x_te[cal]), area_means(x_tr)
-  n = min(len(samples), len(x_tr))
-  rng = np.random.default_rng(seed)
-  floor = np.mean([frechet_distance_of(f_tr[rng.permutation(len(x_tr))[:n]], f_cal)
-                   for _ in range(dj.FLOOR_SUBSETS)])
+  dist, floor = dj.size_matched_frechet(area_means(samples), f_cal, f_tr,
+                                        np.random.default_rng(seed))
   return {"confident": float(np.mean(probs.max(-1) >= dj.CONFIDENCE)),
           "class_shares": [float(np.mean(pred == c)) for c in range(10)],
-          "frechet_ratio": float(frechet_distance_of(area_means(samples), f_cal) / floor)}
+          "frechet_ratio": dist / floor}

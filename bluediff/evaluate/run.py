@@ -224,7 +224,8 @@ def _restoration(ctx: EvalContext) -> dict:
     out[f"ssim_{name}"] = float(np.mean(np.asarray(im.ssim(x, ref))))
     out[f"rmse_{name}"] = float(np.mean(np.asarray(im.rmse(x, ref))))
     if c.data.dataset == "digits":
-      from bluediff.evaluate.digits_judge import evaluate_digits
+      from bluediff.evaluate.digits_judge import JUDGE_VERSION, evaluate_digits
+      ctx.reference_info["digits_judge_version"] = JUDGE_VERSION
       out[f"digits_frechet_{name}"] = evaluate_digits(images, c.data.image_size,
                                                       c.data.data_dir).frechet
     if "fid" in c.eval.metrics:
