@@ -116,18 +116,22 @@ READS_NOISE = ("iadb", "blue_noise", "ddpm", "blur_diffusion")
 #: for format-1 checkpoints without their training config; and the configurations whose
 #: format-1 math differs under any config (retrain).
 LEGACY = (("process.time_scale", 1.0, "--config.process.time_scale=1"),)
-LEGACY_CHANGED = (   # (field, value, what changed)
-    ("degradation.kind", "inpaint", "the inpainting mask index now runs i = 0..T-1 and its "
-     "centre lies on the reference's pixel grid"),
-    ("process.blur_schedule", "hoogeboom", "the hoogeboom preset's noise is isotropic now"),
-)
 
-#: (format, field, value, what changed): signatures older than `format` whose config has
-#: field = value meant something else (format 2 -> 3: the inpainting mask centre grid).
+#: (format, field, value, what changed): a signature older than `format` (format 1: no
+#: "format" key) whose config has field = value meant something else: retrain.
 CHANGED_SINCE = (
+    (2, "degradation.kind", "inpaint", "the inpainting mask index now runs i = 0..T-1 as "
+     "in the reference"),
+    (2, "process.blur_schedule", "hoogeboom", "the hoogeboom preset's noise is isotropic now"),
     (3, "degradation.kind", "inpaint", "the inpainting mask centre now lies on the "
      "reference's pixel grid: N/2 - 1, or an integer in -1..N-1"),
 )
+
+
+def _changed_since(saved_format: int, fields: dict) -> str | None:
+  """What changed since a signature of `saved_format` for this config, if anything."""
+  why = [w for fmt, k, v, w in CHANGED_SINCE if saved_format < fmt and fields.get(k) == v]
+  return "; ".join(why) or None
 
 
 def meaning_fields(config, time_scale: float | None = None) -> dict:
@@ -218,10 +222,10 @@ def mismatch(saved: dict, current: dict, trained_config: dict | None = None) -> 
   config.json), used for format-1 signatures, which recorded no process fields.
   """
   if "format" in saved:
-    fields = current.get("fields", {})
-    for fmt, k, v, why in CHANGED_SINCE:
-      if saved["format"] < fmt and fields.get(k) == v:
-        return f"its math changed since it was written ({why}): retrain it"
+    why = _changed_since(saved["format"], current.get("fields", {}))
+    if why:
+      return f"its math changed since it was written ({why}): retrain it"
+
     def body(sig):
       return _flat({k: v for k, v in sig.items() if k != "format"})
     return _compare(body(saved), body(current))
@@ -240,10 +244,10 @@ def _legacy_mismatch(saved: dict, current: dict, trained_config: dict | None) ->
   if problem:
     return problem
   fields = current.get("fields", {})
-  for k, v, why in LEGACY_CHANGED:
-    if fields.get(k) == v:
-      return (f"it predates bluediff's recorded process fields and its math changed since "
-              f"({why}): retrain it")
+  why = _changed_since(1, fields)
+  if why:
+    return (f"it predates bluediff's recorded process fields and its math changed since "
+            f"({why}): retrain it")
   if trained_config is not None:
     from bluediff.config import config_from_dict
     trained = meaning_fields(config_from_dict(trained_config))
