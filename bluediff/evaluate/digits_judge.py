@@ -114,6 +114,13 @@ def _shift(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
   return out
 
 
+def batch_parts(size: int = BATCH) -> dict[str, slice]:
+  """Where each part of a soft-negative batch lies: real (two thirds), blend, blur, noise."""
+  q = size // 9
+  return {"real": slice(0, 6 * q), "blend": slice(6 * q, 7 * q), "blur": slice(7 * q, 8 * q),
+          "noise": slice(8 * q, 9 * q)}
+
+
 def soft_negative_batch(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray,
                         size: int = BATCH) -> tuple[np.ndarray, np.ndarray]:
   """A training (or calibration) batch: images [size, S, S, 1], soft targets [size, 10].
@@ -128,11 +135,12 @@ def soft_negative_batch(rng: np.random.Generator, images: np.ndarray, labels: np
 def soft_negative_draws(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray,
                         size: int = BATCH) -> tuple[np.ndarray, np.ndarray, dict]:
   """soft_negative_batch, plus what it drew: {idx, partner, lam, sigma, std}."""
-  q = size // 9
+  parts = batch_parts(size)
+  b, u, n = parts["blend"], parts["blur"], parts["noise"]
+  q = b.stop - b.start
   idx = rng.integers(0, len(images), size)
   x = _shift(rng, images[idx]).astype(np.float32)
   y = np.eye(10, dtype=np.float32)[labels[idx]]
-  b, u, n = slice(6 * q, 7 * q), slice(7 * q, 8 * q), slice(8 * q, 9 * q)
   # blends: partner of another class, weight lam on the first
   partner = np.empty(q, np.int64)
   for k, i in enumerate(idx[b]):

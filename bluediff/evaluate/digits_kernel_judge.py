@@ -42,8 +42,8 @@ def _blends_only(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """The real and blended parts of a soft-negative batch: blur and noise of the CNN
   judge's strengths all but vanish in 8x8 area means, so their soft targets would
   only teach this judge to doubt real digits."""
-  q = len(x) // 9
-  return x[:7 * q], y[:7 * q]
+  keep = slice(0, dj.batch_parts(len(x))["blend"].stop)      # real, then blends
+  return x[keep], y[keep]
 
 
 @dataclasses.dataclass
