@@ -8,25 +8,29 @@ model config). Orbax writes to a temporary directory and renames it when
 complete, so a run killed mid-save never leaves a step that looks finished.
 
 Orbax keeps no checksums, so every finished step also gets a manifest
-(`bluediff_manifest.json`: the sha256 of each of its files), written once the
-save is complete. A step whose manifest is missing or does not match (a
-truncated, missing or altered file) is skipped with a warning and never
-loaded; on a writable run it is renamed `<step>.damaged` so training rewrites it.
+(`bluediff_manifest.json`), written once the save is complete: each file's size
+and, locally, its sha256; on object storage the MD5 and CRC32C that the object
+listing reports (so sealing and checking a step downloads nothing). A step whose
+manifest is missing or does not match (a truncated, missing or altered file) is
+skipped with a warning and never loaded. On a writable run a damaged local step
+is renamed `<step>.damaged`; object storage has no rename, so a remote one gets
+a marker object `<step>.damaged` beside it instead, and its objects are deleted
+only when training writes that step anew.
+
+The directory may be local or gs:// (bluediff.storage).
 """
 from __future__ import annotations
 
-import json
-import os
 import threading
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
-from bluediff import signature
-from bluediff.cache import sha256_file
+from bluediff import signature, storage
 
 MANIFEST = "bluediff_manifest.json"
+DAMAGED = ".damaged"
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -38,18 +42,19 @@ class Checkpointer:
 
   def __init__(self, directory: str, max_to_keep: int = 3, async_save: bool = True,
                read_only: bool = False):
-    self.directory = os.path.abspath(directory)
+    self.directory = str(storage.run_path(directory))
+    self.remote = storage.is_remote(self.directory)
     self._read_only = read_only
     self._lock = threading.Lock()
     self._sealer: threading.Thread | None = None
-    if read_only and not os.path.isdir(self.directory):
+    if read_only and not storage.isdir(self.directory):
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
         enable_async_checkpointing=async_save,
         cleanup_tmp_directories=not read_only)   # leftovers of a save that was killed
     self._manager = ocp.CheckpointManager(
-        self.directory, options=options, item_names=("state", "data", "meta"))
+        storage.run_path(self.directory), options=options, item_names=("state", "data", "meta"))
 
   def latest_step(self) -> int | None:
     """The newest step whose manifest verifies (damaged or unfinished ones are skipped)."""
@@ -61,20 +66,29 @@ class Checkpointer:
         return step
       print(f"warning: checkpoint {self.directory}/{step} is skipped: {problem}")
       if not self._read_only and jax.process_index() == 0:
-        os.replace(self._step_dir(step), self._step_dir(step) + ".damaged")
-        self._manager.reload()
+        self._set_aside(step, problem)
     return None
+
+  def _set_aside(self, step: int, problem: str) -> None:
+    """Keeps a damaged step out of every later listing, losing nothing."""
+    if self.remote:
+      if not storage.exists(self._marker(step)):
+        storage.write_text(self._marker(step), problem + "\n")
+    else:
+      storage.rename_local(self._step_dir(step), self._step_dir(step) + DAMAGED)
+      self._manager.reload()
+
+  def _marker(self, step: int) -> str:
+    return storage.join(self.directory, f"{step}{DAMAGED}")
 
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
   def _step_dir(self, step: int) -> str:
-    return os.path.join(self.directory, str(step))
+    return storage.join(self.directory, str(step))
 
-  def _files(self, step: int) -> list[str]:
-    root = self._step_dir(step)
-    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root)
-                  for f in fs if f != MANIFEST)
+  def _listing(self, step: int) -> dict[str, dict]:
+    return {f: v for f, v in storage.listing(self._step_dir(step)).items() if f != MANIFEST}
 
   def write_manifests(self) -> None:
     """Manifests for every finished step that lacks one (call after the saves completed)."""
@@ -85,36 +99,64 @@ class Checkpointer:
 
   def _write_manifests_locked(self) -> None:
     for step in self._manager.all_steps():
-      path = os.path.join(self._step_dir(step), MANIFEST)
-      if not os.path.exists(path):
-        files = {f: sha256_file(os.path.join(self._step_dir(step), f)) for f in self._files(step)}
-        with open(path + ".tmp", "w") as fh:
-          json.dump({"sha256": files}, fh)
-        os.replace(path + ".tmp", path)
+      path = storage.join(self._step_dir(step), MANIFEST)
+      if storage.exists(path) or (self.remote and storage.exists(self._marker(step))):
+        continue
+      files = {}
+      for f, info in self._listing(step).items():
+        entry = {"size": info["size"]}
+        if self.remote:      # what the listing reports: nothing is downloaded
+          entry.update(md5=info["md5"], crc32c=info["crc32c"])
+        else:
+          entry["sha256"] = storage.sha256(storage.join(self._step_dir(step), f))
+        files[f] = entry
+      storage.write_json(path, {"files": files}, indent=None)   # one whole object
 
   def verify(self, step: int) -> str | None:
     """None if the step's files match its manifest, else what is wrong."""
-    path = os.path.join(self._step_dir(step), MANIFEST)
-    if not os.path.exists(path):
+    if self.remote and storage.exists(self._marker(step)):
+      return "marked damaged (" + storage.read_text(self._marker(step)).strip() + ")"
+    path = storage.join(self._step_dir(step), MANIFEST)
+    if not storage.exists(path):
       return "no manifest (the save did not finish)"
     try:
-      with open(path) as fh:
-        expected = json.load(fh)["sha256"]
-    except (OSError, ValueError, KeyError) as e:
+      manifest = storage.read_json(path)
+      expected = (manifest["files"] if "files" in manifest      # since issue 18
+                  else {f: {"sha256": d} for f, d in manifest["sha256"].items()})
+    except (OSError, ValueError, KeyError, TypeError) as e:
       return f"unreadable manifest ({e})"
-    present = set(self._files(step))
-    missing = sorted(set(expected) - present)
+    present = self._listing(step)
+    missing = sorted(set(expected) - set(present))
     if missing:
       return f"missing file {missing[0]}"
-    for f, digest in expected.items():
-      if sha256_file(os.path.join(self._step_dir(step), f)) != digest:
-        return f"{f} does not match its hash (truncated or altered)"
+    for f, want in expected.items():
+      got = present[f]
+      if "size" in want and want["size"] != got["size"]:
+        return f"{f} has {got['size']} bytes, its manifest {want['size']} (truncated or altered)"
+      for key in ("md5", "crc32c"):      # the listing's hashes, when both sides have one
+        if want.get(key) and got.get(key):
+          if want[key] != got[key]:
+            return f"{f} does not match its {key} (altered)"
+          break
+      else:
+        if want.get("sha256") and storage.sha256(storage.join(self._step_dir(step), f)) != want["sha256"]:
+          return f"{f} does not match its hash (truncated or altered)"
     return None
 
   def save(self, step: int, state, data_state: dict, meta: dict) -> None:
     """Starts an (asynchronous) save; a background thread seals it with its manifest as
     soon as it is complete, so a kill leaves at most that one step unsealed."""
     self._join_sealer()
+    if self.remote:
+      # a damaged remote step being written anew: its old objects go now (process 0
+      # decides; the others wait for it, so no one writes into the old objects)
+      if jax.process_index() == 0 and storage.exists(self._marker(step)):
+        storage.remove(self._step_dir(step))
+        storage.remove(self._marker(step))
+      if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(f"bluediff-clear-step-{step}")
+      self._manager.reload()
     if jax.process_count() > 1:
       # Orbax's wait may hold a cross-process barrier: never from a side thread. Seal the
       # previous step here instead (a kill then loses at most two unsealed steps).
@@ -180,10 +222,9 @@ class Checkpointer:
   def _training_config(self) -> dict | None:
     """The run's config.json beside `checkpoints/` (written once a run has restored or
     initialised its state, so it is the config the checkpoints were trained with)."""
-    path = os.path.join(os.path.dirname(self.directory), "config.json")
+    path = storage.join(storage.parent(self.directory), "config.json")
     try:
-      with open(path) as f:
-        return json.load(f)
+      return storage.read_json(path)
     except (OSError, ValueError):
       return None
 

@@ -15,8 +15,10 @@ import argparse
 import collections
 import csv
 import json
-import os
+import io
 import sys
+
+from bluediff import storage
 
 # Lower is better for these; the table marks the best value of each column.
 LOWER_IS_BETTER = {"fid", "kid", "digits_frechet", "digits_frechet_ratio", "spectral_log_error",
@@ -24,16 +26,11 @@ LOWER_IS_BETTER = {"fid", "kid", "digits_frechet", "digits_frechet_ratio", "spec
 
 
 def read_evaluations(run_dir: str) -> list[dict]:
-  path = os.path.join(run_dir, "evaluations.jsonl")
-  if not os.path.isfile(path):
+  path = storage.join(run_dir, "evaluations.jsonl")
+  if not storage.isfile(path):
     raise FileNotFoundError(f"{path} does not exist: evaluate the run first "
                             f"(python -m bluediff.main --mode=evaluate --workdir={run_dir} ...)")
-  rows = []
-  with open(path) as f:
-    for line in f:
-      if line.strip():
-        rows.append(json.loads(line))
-  return rows
+  return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
 
 
 def latest_evaluations(evaluations: list[dict]) -> dict:
@@ -112,18 +109,19 @@ def _plot(series: dict, xlabel: str, ylabel: str, path: str) -> str:
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path)
+  storage.save_figure(fig, path)
   plt.close(fig)
   return path
 
 
 def compare(run_dirs: list[str], out: str, metrics: list[str] | None = None) -> dict:
   """Writes table.md, table.csv and plots into `out`. Returns {'rows', 'plots', 'metrics'}."""
-  if len(set(map(os.path.realpath, run_dirs))) < len(run_dirs):
+  full = [str(storage.run_path(d)) for d in run_dirs]
+  if len(set(full)) < len(run_dirs):
     raise ValueError(f"a run directory is given twice: {run_dirs}")
-  names = [os.path.basename(os.path.normpath(d)) for d in run_dirs]
+  names = [storage.basename(d) for d in full]
   if len(set(names)) < len(names):   # same leaf name in different places: use full paths
-    names = [os.path.normpath(d) for d in run_dirs]
+    names = full
   per_run = {n: read_evaluations(d) for n, d in zip(names, run_dirs)}
   check_judge_versions(per_run)
   rows = [r for n in names for r in latest_rows(n, per_run[n])]
@@ -134,13 +132,14 @@ def compare(run_dirs: list[str], out: str, metrics: list[str] | None = None) -> 
   metrics = [m for m in (metrics or found) if m in found]
   if not metrics:
     raise ValueError(f"no common numeric metric in {run_dirs}; found {found}")
-  os.makedirs(out, exist_ok=True)
+  storage.makedirs(out)
   columns = ["run", "checkpoint_step", "sampler", "num_steps"] + metrics
   rows.sort(key=lambda r: (r["run"], r["checkpoint_step"] or 0, r["sampler"] or "", r["num_steps"] or 0))
-  with open(os.path.join(out, "table.csv"), "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
+  buf = io.StringIO(newline="")
+  w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+  w.writeheader()
+  w.writerows(rows)
+  storage.write_text(storage.join(out, "table.csv"), buf.getvalue())
 
   main_metric = metrics[0]
   last_ckpt = {n: max((r["checkpoint_step"] or 0) for r in rows if r["run"] == n) for n in names}
@@ -163,7 +162,7 @@ def compare(run_dirs: list[str], out: str, metrics: list[str] | None = None) -> 
       if m in r and r["num_steps"] is not None:
         vs_steps[f"{r['run']} ({r['sampler']})"].append((r["num_steps"], r[m]))
     if any(len(v) > 1 for v in vs_steps.values()):
-      plots.append(_plot(vs_steps, "sampling steps", m, os.path.join(out, f"{m}_vs_steps.png")))
+      plots.append(_plot(vs_steps, "sampling steps", m, storage.join(out, f"{m}_vs_steps.png")))
     vs_train = collections.defaultdict(list)
     for n in names:
       counts = collections.Counter(r["num_steps"] for r in rows if r["run"] == n and m in r)
@@ -173,10 +172,9 @@ def compare(run_dirs: list[str], out: str, metrics: list[str] | None = None) -> 
                        if r["run"] == n and r["num_steps"] == usual and m in r]
     if any(len(v) > 1 for v in vs_train.values()):
       plots.append(_plot(vs_train, "training step", m,
-                         os.path.join(out, f"{m}_vs_training_step.png")))
-  md += [""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in plots]
-  with open(os.path.join(out, "table.md"), "w") as f:
-    f.write("\n".join(md) + "\n")
+                         storage.join(out, f"{m}_vs_training_step.png")))
+  md += [""] + [f"![{storage.basename(p)}]({storage.basename(p)})" for p in plots]
+  storage.write_text(storage.join(out, "table.md"), "\n".join(md) + "\n")
   return {"rows": rows, "plots": plots, "metrics": metrics}
 
 
@@ -191,7 +189,7 @@ def main(argv=None):
   except (FileNotFoundError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  print(f"{len(result['rows'])} rows, {len(result['plots'])} plots -> {os.path.join(args.out, 'table.md')}")
+  print(f"{len(result['rows'])} rows, {len(result['plots'])} plots -> {storage.join(args.out, 'table.md')}")
 
 
 if __name__ == "__main__":

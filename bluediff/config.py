@@ -30,9 +30,9 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
   locked like the CLI's (existing fields can be set, new ones cannot be added).
   """
   path, _, arg = path.partition(":")
-  if not os.path.isfile(path):
+  if not os.path.isfile(path):   # local: a Python config module is imported from disk
     raise FileNotFoundError(f"config file not found: {path}")
-  name = "bluediff_config_" + os.path.splitext(os.path.basename(path))[0]
+  name = "bluediff_config_" + os.path.splitext(os.path.basename(path))[0]   # local: as above
   spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)

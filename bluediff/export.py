@@ -7,8 +7,12 @@ An export directory holds
                         generation prior; learned schedule values), by tree path
   config.json           the full config
   meta.json             the model signature (process, noise root and digest, model),
-                        the checkpoint step, which weights
-and nothing else: no pickle, no Orbax. `load_pretrained(path)` rebuilds the
+                        the checkpoint step, which weights, and the sha256 of each
+                        of the three other files
+and nothing else: no pickle, no Orbax. The directory may be local or gs://
+(bluediff.storage). meta.json is written last and removed first when an export
+is replaced, so a reader never takes a half-written export, or a mix of two,
+for a good one (locally the whole directory is also written aside and renamed). `load_pretrained(path)` rebuilds the
 network and the process skeleton from the config, puts the exported arrays
 in (so no statistics are rebuilt or re-fitted) and returns a sampler:
 
@@ -18,15 +22,17 @@ in (so no statistics are rebuilt or re-fitted) and returns a sampler:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import os
-import shutil
+import uuid
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import traverse_util
+
+from bluediff import storage
 
 WEIGHTS, PROCESS, CONFIG, META = "weights.safetensors", "process.safetensors", "config.json", "meta.json"
 FORMAT = "bluediff-export-v1"
@@ -44,36 +50,46 @@ def process_arrays(process) -> dict[str, np.ndarray]:
 def export(config, workdir: str, out_dir: str = "", step: int | None = None,
            use_ema: bool = True) -> str:
   """Writes the export directory (default <workdir>/export) from the run's checkpoint."""
-  from safetensors.numpy import save_file
+  from safetensors.numpy import save
 
   from bluediff.sampling import load_params
   from bluediff.train import build_experiment
   exp = build_experiment(config)
   params, restored = load_params(exp, workdir, step, use_ema)
-  out_dir = out_dir or os.path.join(workdir, "export")
-  tmp = out_dir.rstrip("/") + f".tmp{os.getpid()}"
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
+  out_dir = str(storage.run_path(out_dir or storage.join(workdir, "export")))
   flat = {"/".join(k): np.asarray(v) for k, v in
           traverse_util.flatten_dict(jax.device_get(params)).items()}
-  save_file(flat, os.path.join(tmp, WEIGHTS), metadata={"format": FORMAT})
   arrays = process_arrays(jax.device_get(exp.process))
-  save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, os.path.join(tmp, PROCESS),
-            metadata={"format": FORMAT})
-  with open(os.path.join(tmp, CONFIG), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
+  files = {WEIGHTS: save(flat, metadata={"format": FORMAT}),
+           PROCESS: save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                         metadata={"format": FORMAT}),
+           CONFIG: config.to_json_best_effort(indent=2).encode()}
   meta = {"format": FORMAT, "signature": exp.signature, "checkpoint_step": restored,
-          "weights": "ema" if use_ema else "raw"}
+          "weights": "ema" if use_ema else "raw",
+          "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
   prior = getattr(exp.process, "prior", None)
   if prior is not None:         # its static fields (the arrays are in process.safetensors)
     meta["cold_prior"] = {"kind": prior.kind, "low_res": list(prior.low_res)}
-  with open(os.path.join(tmp, META), "w") as f:
-    json.dump(meta, f, indent=2)
+  files[META] = json.dumps(meta, indent=2).encode()
   if jax.process_index() == 0:
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)                 # never a half-written export under the real name
+    _write_export(out_dir, files)
     print(f"exported step {restored} ({'EMA' if use_ema else 'raw'} weights) to {out_dir}")
   return out_dir
+
+
+def _write_export(out_dir: str, files: dict[str, bytes]) -> None:
+  """Writes the export's files, meta.json last: a reader never sees a partial export."""
+  if storage.is_remote(out_dir):
+    storage.remove(storage.join(out_dir, META))     # the old export is no longer one
+    for name, data in files.items():                # META is the last key
+      storage.write_bytes(storage.join(out_dir, name), data)
+    return
+  tmp = f"{out_dir.rstrip('/')}.tmp{uuid.uuid4().hex[:8]}"
+  storage.remove(tmp)
+  for name, data in files.items():
+    storage.write_bytes(storage.join(tmp, name), data)
+  storage.remove(out_dir)
+  storage.rename_local(tmp, out_dir)                # never a half-written export under the name
 
 
 @dataclasses.dataclass
@@ -145,21 +161,29 @@ def load_pretrained(path: str, overrides: dict | None = None) -> Pretrained:
   {"sampling.num_steps": 50}. Sampling-only fields are free; one that changes what
   the network means (bluediff.signature) is refused with one line naming it.
   """
-  from safetensors.numpy import load_file
+  from safetensors.numpy import load
 
   from bluediff import signature as signature_lib
   from bluediff.checkpoint import CheckpointMismatchError
   from bluediff.config import config_from_dict
   from bluediff.models import build_model
-  for name in (WEIGHTS, PROCESS, CONFIG, META):
-    if not os.path.isfile(os.path.join(path, name)):
+  path = str(storage.run_path(path))
+  if not storage.isfile(storage.join(path, META)):
+    raise FileNotFoundError(f"{path} is not a bluediff export: {META} is missing "
+                            f"(make one with --mode=export)")
+  meta = json.loads(storage.read_bytes(storage.join(path, META)))
+  blobs = {}
+  for name in (WEIGHTS, PROCESS, CONFIG):
+    if not storage.isfile(storage.join(path, name)):
       raise FileNotFoundError(f"{path} is not a bluediff export: {name} is missing "
                               f"(make one with --mode=export)")
-  with open(os.path.join(path, CONFIG)) as f:
-    trained = json.load(f)
+    blobs[name] = storage.read_bytes(storage.join(path, name))
+    want = meta.get("sha256", {}).get(name)     # exports before issue 18 have no hashes
+    if want and hashlib.sha256(blobs[name]).hexdigest() != want:
+      raise CheckpointMismatchError(f"export {path}: {name} does not match the hash in "
+                                    f"{META} (damaged, or from another export)")
+  trained = json.loads(blobs[CONFIG])
   config = config_from_dict(trained, overrides)
-  with open(os.path.join(path, META)) as f:
-    meta = json.load(f)
   if "signature" not in meta:
     raise CheckpointMismatchError(f"export {path}: meta.json has no signature (not a bluediff export)")
   process = _skeleton_process(config)
@@ -172,7 +196,7 @@ def load_pretrained(path: str, overrides: dict | None = None) -> Pretrained:
   if signature_lib.is_legacy(saved):
     print(f"warning: export {path} predates recorded process fields; they were checked "
           f"against its config.json")
-  arrays = load_file(os.path.join(path, PROCESS))
+  arrays = load(blobs[PROCESS])
   if "cold_prior" in meta:      # a fitted prior: rebuilt from its arrays and static fields
     from bluediff.processes.cold_prior import MixturePrior
     from bluediff.processes.cold_prior import symmetry_std_of
@@ -192,7 +216,7 @@ def load_pretrained(path: str, overrides: dict | None = None) -> Pretrained:
   if getattr(process, "noise", None) is not None and hasattr(process.noise, "digest"):
     digest = meta["signature"].get("noise_digest", "").split(":")[-1]
     process = process.replace(noise=process.noise.replace(digest=digest))
-  flat = load_file(os.path.join(path, WEIGHTS))
+  flat = load(blobs[WEIGHTS])
   params = traverse_util.unflatten_dict({tuple(k.split("/")): jnp.asarray(v) for k, v in flat.items()})
   from bluediff.data.sources import dataset_spec
   channels = dataset_spec(config.data.dataset).channels

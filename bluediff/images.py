@@ -1,12 +1,13 @@
 """Sample grids as PNG."""
 from __future__ import annotations
 
+import io
 import math
-import os
 
 import numpy as np
 from PIL import Image
 
+from bluediff import storage
 from bluediff.data.sources import to_uint8
 
 
@@ -26,13 +27,15 @@ def make_grid(images: np.ndarray, ncol: int | None = None, pad: int = 1) -> np.n
 
 
 def save_grid(images: np.ndarray, path: str, ncol: int | None = None, scale: int = 0) -> str:
-  """Writes a grid PNG; small images are upscaled (nearest) to ~512 px wide."""
+  """Writes a grid PNG (a local or gs:// path); small images are upscaled (nearest)
+  to ~512 px wide."""
   grid = make_grid(images, ncol)
   if scale <= 0:
     scale = max(1, 512 // grid.shape[1])
   img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
   if scale > 1:
     img = img.resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  img.save(path)
+  buf = io.BytesIO()
+  img.save(buf, format="PNG")
+  storage.write_bytes(path, buf.getvalue())
   return path

@@ -1,13 +1,11 @@
 """mode=sample: draw images from a trained run, in batches over the mesh."""
 from __future__ import annotations
 
-import os
-
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from bluediff import sharding
+from bluediff import sharding, storage
 from bluediff.checkpoint import Checkpointer
 from bluediff.config import ConfigError
 from bluediff.data.sources import load_split, to_uint8
@@ -19,7 +17,7 @@ def load_params(exp: Experiment, workdir: str, step: int | None = None, use_ema:
   """Sampling weights from the run's latest (or given) checkpoint."""
   hint = f"train first (python -m bluediff.main --mode=train --workdir={workdir} ...)"
   try:
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+    ckpt = Checkpointer(storage.join(workdir, "checkpoints"), read_only=True)
   except FileNotFoundError as e:
     raise FileNotFoundError(f"{e}: {hint}") from None
   with ckpt:
@@ -100,13 +98,13 @@ def run_sample(config, workdir: str, step: int | None = None) -> str:
     extra = {"observations": observations, "references": to_uint8(refs)}
   else:
     images = generate(exp, params, sc.num_samples, config.seed)
-  path = os.path.join(workdir, "samples.npz")
+  path = storage.join(workdir, "samples.npz")
   if exp.is_chief:
-    np.savez(path, images=images, **extra)
+    storage.save_npz(path, images=images, **extra)
     shown = images[:config.training.grid_size]
     if extra:   # observation | restoration | reference, side by side
       n = len(shown)
       shown = np.concatenate([extra["observations"][:n], shown, extra["references"][:n]], axis=2)
-    save_grid(shown, os.path.join(workdir, "samples_grid.png"))
+    save_grid(shown, storage.join(workdir, "samples_grid.png"))
     print(f"{len(images)} samples from step {restored} ({sc.method}, {sc.num_steps} steps): {path}")
   return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import signal
 import threading
 import time
@@ -20,7 +19,7 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from bluediff import sharding, step as step_lib
+from bluediff import sharding, step as step_lib, storage
 from bluediff.checkpoint import Checkpointer, abstract_like
 from bluediff.config import ConfigError, validate
 from bluediff.data import pipeline
@@ -144,14 +143,22 @@ def restore_or_init(exp: Experiment, ckpt: Checkpointer, step: int | None = None
 
 
 class MetricWriter:
-  """TensorBoard event files plus a JSON-lines log; a no-op off the chief process."""
+  """TensorBoard event files plus a JSON-lines log; a no-op off the chief process.
 
-  def __init__(self, workdir: str, enabled: bool):
+  Both are written in a local staging directory (the run dir itself when it is local)
+  and uploaded whole by `sync()` (object storage has no append). On resume the log
+  is cut back to the restored step, and TensorBoard is told to drop later events, so
+  a run killed after its last checkpoint leaves no orphaned points.
+  """
+
+  def __init__(self, workdir: str, enabled: bool, resume_step: int = 0):
     self.enabled = enabled
-    if enabled:
-      from tensorboardX import SummaryWriter
-      self._tb = SummaryWriter(os.path.join(workdir, "tb"))
-      self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    if not enabled:
+      return
+    from tensorboardX import SummaryWriter
+    self._staging = storage.Staging(workdir)
+    self._jsonl = self._staging.open_log("metrics.jsonl", lambda r: r["step"] <= resume_step)
+    self._tb = SummaryWriter(self._staging.dir("tb"), purge_step=resume_step or None)
 
   def write(self, step: int, metrics: dict) -> None:
     if not self.enabled:
@@ -161,10 +168,17 @@ class MetricWriter:
     self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
     self._jsonl.flush()
 
+  def sync(self) -> None:
+    """Uploads the logs as whole objects (a no-op for a local run dir)."""
+    if self.enabled:
+      self._tb.flush()
+      self._staging.sync()
+
   def close(self) -> None:
     if self.enabled:
       self._tb.close()
       self._jsonl.close()
+      self._staging.close()
 
 
 def write_sample_grid(exp: Experiment, params, path: str, seed: int) -> str | None:
@@ -200,9 +214,10 @@ def train(config, workdir: str) -> dict:
   exp = build_experiment(config)
   tc = config.training
   check_prepared(config.data.dataset, config.data.data_dir)
-  os.makedirs(workdir, exist_ok=True)
+  workdir = str(storage.run_path(workdir))
+  storage.makedirs(workdir)
   attach_run_state(exp, workdir)
-  with Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=tc.max_to_keep) as ckpt:
+  with Checkpointer(storage.join(workdir, "checkpoints"), max_to_keep=tc.max_to_keep) as ckpt:
     return _train_loop(exp, ckpt, workdir)
 
 
@@ -235,8 +250,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
   config, tc = exp.config, exp.config.training
   state, data_state, restored = restore_or_init(exp, ckpt)
   if exp.is_chief:   # only once the checkpoints accepted this config: it is theirs
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+    storage.write_text(storage.join(workdir, "config.json"), config.to_json_best_effort(indent=2))
   start = restored or 0
   data_iter = pipeline.train_iterator(config.data, tc.batch_size, config.seed,
                                       jax.process_index(), jax.process_count())
@@ -247,7 +261,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
 
   train_step = exp.train_step()
   base_key = sharding.replicate(jax.random.key(config.seed), exp.mesh)
-  writer = MetricWriter(workdir, exp.is_chief)
+  writer = MetricWriter(workdir, exp.is_chief, start)
   meta = exp.signature
 
   metrics, last = {}, {}
@@ -276,6 +290,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
                                    f"checkpoint: {ckpt.latest_step()} (rerun resumes from it; "
                                    f"or set training.on_nan=skip)")
         writer.write(done, last)
+        writer.sync()
         bar.set_postfix(loss=f"{last['loss']:.4f}", img_s=f"{last['images_per_sec']:.0f}")
         t0, last_log_step = time.perf_counter(), done
       if saving:
@@ -292,12 +307,12 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
         break
       if tc.sample_every and done % tc.sample_every == 0 and done != tc.num_steps:
         exp.bind_process(jax.device_get(state.process_params))
-        write_sample_grid(exp, state.ema_params, os.path.join(workdir, f"samples_{done:07d}.png"),
+        write_sample_grid(exp, state.ema_params, storage.join(workdir, f"samples_{done:07d}.png"),
                           config.seed)
   bar.close()
-  if start < tc.num_steps or not os.path.exists(os.path.join(workdir, "samples.png")):
+  if start < tc.num_steps or not storage.exists(storage.join(workdir, "samples.png")):
     exp.bind_process(jax.device_get(state.process_params))
-    path = write_sample_grid(exp, state.ema_params, os.path.join(workdir, "samples.png"),
+    path = write_sample_grid(exp, state.ema_params, storage.join(workdir, "samples.png"),
                              config.seed)
     if path:
       print(f"sample grid: {path}")

@@ -48,7 +48,8 @@ def test_damaged_checkpoint_is_skipped_never_loaded(tiny_config, finished_run, t
   wd = tmp_path / "run"
   shutil.copytree(finished_run, wd)
   ckpts = wd / "checkpoints"
-  assert json.loads((ckpts / "6" / "bluediff_manifest.json").read_text())["sha256"]
+  files = json.loads((ckpts / "6" / "bluediff_manifest.json").read_text())["files"]
+  assert files and all(len(v["sha256"]) == 64 and v["size"] >= 0 for v in files.values())
   _damage(ckpts / "6", how)
   with Checkpointer(str(ckpts)) as ckpt:
     state, _, step = restore_or_init(build_experiment(tiny_config()), ckpt)
@@ -58,6 +59,23 @@ def test_damaged_checkpoint_is_skipped_never_loaded(tiny_config, finished_run, t
   train(tiny_config(), str(wd))           # resumes from 3 and rewrites 6
   with Checkpointer(str(ckpts), read_only=True) as ckpt:
     assert ckpt.latest_step() == 6 and ckpt.verify(6) is None
+
+
+def test_manifests_from_before_issue_18_still_verify(finished_run, tmp_path):
+  """The old manifest form ({"sha256": {file: digest}}) is read: a good step verifies,
+  a flipped byte is caught."""
+  import hashlib
+  wd = tmp_path / "run"
+  shutil.copytree(finished_run / "checkpoints", wd)
+  step = wd / "6"
+  files = [p for p in step.rglob("*") if p.is_file() and p.name != "bluediff_manifest.json"]
+  old = {str(p.relative_to(step)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+  (step / "bluediff_manifest.json").write_text(json.dumps({"sha256": old}))
+  with Checkpointer(str(wd), read_only=True) as ckpt:
+    assert ckpt.verify(6) is None
+  _damage(step, "flip")
+  with Checkpointer(str(wd), read_only=True) as ckpt:
+    assert "does not match its hash" in ckpt.verify(6)
 
 
 @pytest.mark.slow   # a real subprocess run, signalled (~30 s)

@@ -47,7 +47,8 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 
 def resolve_data_dir(data_dir: str) -> str:
-  return data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+  # the default is local; a given data_dir is passed to TFDS as is (README: "Object storage")
+  return data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")  # local:
 
 
 def _builder(spec: DatasetSpec, data_dir: str):

@@ -46,6 +46,7 @@ import optax
 from flax import traverse_util
 from scipy import ndimage
 
+from bluediff import storage
 from bluediff.cache import cache_dir, save_npz_atomic
 from bluediff.data.sources import load_split
 from bluediff.evaluate.frechet import frechet_distance_of
@@ -321,7 +322,7 @@ def build_control_sets(image_size: int, data_dir: str = "") -> dict[str, np.ndar
 
 
 def controls_path(image_size: int) -> str:
-  return os.path.join(SHIPPED_DIR, f"digits_controls_{image_size}px.npz")
+  return storage.join(SHIPPED_DIR, f"digits_controls_{image_size}px.npz")
 
 
 def control_sets(image_size: int, data_dir: str = "") -> dict[str, np.ndarray]:
@@ -329,9 +330,8 @@ def control_sets(image_size: int, data_dir: str = "") -> dict[str, np.ndarray]:
   plus `model_10pct`, 500 samples of the default trained for 10 % of its steps),
   else the synthetic sets built afresh."""
   path = controls_path(image_size)
-  if os.path.exists(path):
-    with np.load(path, allow_pickle=False) as f:
-      sets = {k: f[k] for k in f.files}
+  if storage.exists(path):
+    sets = storage.load_npz(path)
   else:
     sets = build_control_sets(image_size, data_dir)
   return {k: v.astype(np.float32) / 127.5 - 1.0 for k, v in sets.items()}
@@ -351,25 +351,25 @@ def save_judge(judge: Judge, path: str) -> None:
 
 
 def load_judge(path: str) -> Judge:
-  with np.load(path, allow_pickle=False) as f:
-    if int(f["__version__"]) != JUDGE_VERSION:
-      raise ValueError(f"{path}: digits judge version {int(f['__version__'])}, "
-                       f"this bluediff uses version {JUDGE_VERSION}")
-    members: list[dict] = [{} for _ in range(ENSEMBLE)]
-    for key in f.files:
-      if key.startswith("m"):
-        k, rest = key.split("/", 1)
-        members[int(k[1:])][tuple(rest.split("/"))] = jnp.asarray(f[key])
-    return Judge([traverse_util.unflatten_dict(m) for m in members],
+  f = storage.load_npz(path)
+  if int(f["__version__"]) != JUDGE_VERSION:
+    raise ValueError(f"{path}: digits judge version {int(f['__version__'])}, "
+                     f"this bluediff uses version {JUDGE_VERSION}")
+  members: list[dict] = [{} for _ in range(ENSEMBLE)]
+  for key in f:
+    if key.startswith("m"):
+      k, rest = key.split("/", 1)
+      members[int(k[1:])][tuple(rest.split("/"))] = jnp.asarray(f[key])
+  return Judge([traverse_util.unflatten_dict(m) for m in members],
                  float(f["__temperature__"]), json.loads(str(f["__calibration__"])))
 
 
 def shipped_path(image_size: int) -> str:
-  return os.path.join(SHIPPED_DIR, f"digits_judge_v{JUDGE_VERSION}_{image_size}px.npz")
+  return storage.join(SHIPPED_DIR, f"digits_judge_v{JUDGE_VERSION}_{image_size}px.npz")
 
 
 def cached_path(image_size: int) -> str:
-  return os.path.join(cache_dir(), f"digits_judge_v{JUDGE_VERSION}_{image_size}px.npz")
+  return storage.join(cache_dir(), f"digits_judge_v{JUDGE_VERSION}_{image_size}px.npz")
 
 
 _JUDGES: dict[int, Judge] = {}
@@ -381,7 +381,7 @@ def get_judge(image_size: int, data_dir: str = "") -> Judge:
     return _JUDGES[image_size]
   judge = None
   for path in (shipped_path(image_size), cached_path(image_size)):
-    if os.path.exists(path):
+    if storage.exists(path):
       try:
         judge = load_judge(path)
         break
@@ -533,8 +533,7 @@ def main(argv=None):
   args = ap.parse_args(argv)
   if args.controls_from:
     sets = build_control_sets(args.image_size, args.data_dir)
-    with np.load(args.controls_from, allow_pickle=False) as f:
-      sets["model_10pct"] = f["images"]
+    sets["model_10pct"] = storage.load_npz(args.controls_from)["images"]
     save_npz_atomic(controls_path(args.image_size), **sets)
     print(f"wrote {controls_path(args.image_size)}: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
     return

@@ -7,13 +7,13 @@ precision/recall need the points.
 """
 from __future__ import annotations
 
-import os
 
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
 from bluediff import sharding
+from bluediff import storage
 from bluediff.cache import cache_dir, save_npz_atomic
 from bluediff.evaluate.inception import FEATURE_DIM, NUM_CLASSES, inception_outputs
 
@@ -101,10 +101,9 @@ def reference_features(extract: InceptionFeatures, dataset: str, split: str, ima
   from bluediff.data.sources import open_source
   count = reference_count(len(open_source(dataset, split, data_dir)), num)
   path = reference_cache_path(dataset, split, image_size, count, extract.weights_hash)
-  if os.path.exists(path):
+  if storage.exists(path):
     try:
-      with np.load(path, allow_pickle=False) as f:
-        feats = f["features"]
+      feats = storage.load_npz(path)["features"]
       if feats.shape == (count, FEATURE_DIM) and np.isfinite(feats).all():
         return feats
       print(f"warning: reference cache {path} holds the wrong array; rebuilding it")

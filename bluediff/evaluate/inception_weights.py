@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from bluediff import storage
 from bluediff.cache import cache_dir, sha256_file
 from bluediff.evaluate.inception import RESOLUTION, FIDInceptionV3
 
@@ -94,13 +95,11 @@ def convert_pytorch(src: str, dst: str) -> str:
   except ImportError:
     raise SystemExit("converting needs PyTorch once (a CPU build is enough): pip install torch; "
                      "or convert on another machine and copy the .safetensors file") from None
-  from safetensors.numpy import save_file
-  state = torch.load(src, map_location="cpu", weights_only=True)
+  from safetensors.numpy import save
+  state = torch.load(src, map_location="cpu", weights_only=True)   # a local file: torch reads it
   flat = from_torch_state_dict(state)
-  os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-  tmp = dst + ".tmp"
-  save_file(flat, tmp, metadata={"source": os.path.basename(src), "format": "bluediff-fid-inception-v1"})
-  os.replace(tmp, dst)
+  storage.write_bytes(dst, save(flat, metadata={"source": storage.basename(src),
+                                                "format": "bluediff-fid-inception-v1"}))
   return dst
 
 
@@ -113,7 +112,7 @@ def _missing_message(path: str) -> str:
 def require_weights(configured: str = "") -> str:
   """The weights path, or one line saying how to make the file (checked before any compile)."""
   path = weights_path(configured)
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise InceptionWeightsError(_missing_message(path))
   return path
 
@@ -121,10 +120,10 @@ def require_weights(configured: str = "") -> str:
 def load_params(configured: str = "") -> tuple[dict, str]:
   """(Flax params, sha256 of the weights file) from the converted safetensors file."""
   from safetensors import SafetensorError
-  from safetensors.numpy import load_file
+  from safetensors.numpy import load
   path = require_weights(configured)
   try:
-    flat = load_file(path)
+    flat = load(storage.read_bytes(path))
   except (SafetensorError, OSError) as e:
     raise InceptionWeightsError(f"{path} is not a readable safetensors file ({e}); "
                                 f"convert it again") from None
@@ -139,7 +138,7 @@ def main(argv=None):
   ap.add_argument("--from_pytorch", required=True, help=f"path to {PYTORCH_FILE}")
   ap.add_argument("--out", default="", help=f"output file (default: {weights_path()})")
   args = ap.parse_args(argv)
-  if not os.path.isfile(args.from_pytorch):
+  if not storage.isfile(args.from_pytorch):
     raise SystemExit(f"error: {args.from_pytorch} does not exist")
   dst = convert_pytorch(args.from_pytorch, args.out or weights_path())
   print(f"wrote {dst} (sha256 {sha256_file(dst)[:16]}...)")

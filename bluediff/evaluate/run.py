@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import json
 import os
+import io
 import time
 import zipfile
 from typing import Callable
@@ -23,6 +24,7 @@ from typing import Callable
 import jax
 import numpy as np
 
+from bluediff import storage
 from bluediff.config import ConfigError
 from bluediff.data.sources import check_prepared, to_uint8
 from bluediff.images import save_grid
@@ -35,12 +37,12 @@ MIN_REFERENCE = 10_000   # fewer reference images: a rank-deficient 2048-d covar
 
 def load_samples(path: str, image_shape) -> np.ndarray:
   """images uint8 [N, H, W, C] from a samples.npz, checked against the config."""
-  if not os.path.isfile(path):
+  if not storage.isfile(path):
     raise FileNotFoundError(f"--samples={path} does not exist")
   not_npz = ConfigError(f"--samples={path} is not an .npz file (mode=sample writes one: "
                         f"np.savez with an 'images' array)")
   try:   # np.load reads any other file as a pickle, which allow_pickle=False refuses
-    f = np.load(path, allow_pickle=False)
+    f = np.load(io.BytesIO(storage.read_bytes(path)), allow_pickle=False)
   except (ValueError, OSError, EOFError, zipfile.BadZipFile):
     raise not_npz from None
   if not isinstance(f, np.lib.npyio.NpzFile):   # a bare .npy array
@@ -199,7 +201,7 @@ def _spectra(ctx: EvalContext) -> dict:
   for name, field in ctx.exp.process.noise_fields(jax.random.key(ctx.config.eval.seed), shape).items():
     curves[name] = np.asarray(field)
   ctx.plots["power spectra (samples, data, noise)"] = plot_spectra(
-      curves, os.path.join(ctx.outdir, "spectra.png"))
+      curves, storage.join(ctx.outdir, "spectra.png"))
   _, p_data = radial_power_spectrum(curves["data"])
   _, p_samples = radial_power_spectrum(curves["samples"])
   return {"spectral_log_error": float(np.mean(np.abs(np.log10(p_samples / p_data))))}
@@ -265,10 +267,10 @@ def _trajectory(ctx: EvalContext) -> dict:
   if ctx.exp.is_chief:
     for name, series in (("trajectory.png", frames), ("trajectory_x0.png", traj["x0_hat"])):
       strip = np.concatenate(list(to_uint8(np.asarray(series)[::2])), axis=2)   # [8, H, 9 W, C]
-      save_grid(strip, os.path.join(ctx.outdir, name), ncol=1)
-    plot_band_settling(d, os.path.join(ctx.outdir, "trajectory_bands.png"))
+      save_grid(strip, storage.join(ctx.outdir, name), ncol=1)
+    plot_band_settling(d, storage.join(ctx.outdir, "trajectory_bands.png"))
   for name, title in names.items():
-    ctx.plots[title] = os.path.join(ctx.outdir, name)
+    ctx.plots[title] = storage.join(ctx.outdir, name)
   return {f"settle_{name}": settle_time(curve) for name, curve in zip(BANDS, d)}
 
 
@@ -334,13 +336,10 @@ def write_report(outdir: str, results: dict, grid: str | None, plots: dict) -> s
   lines += [f"| {k} | {v:.5g} |" if isinstance(v, float) else f"| {k} | {v} |"
             for k, v in results["metrics"].items()]
   if grid:
-    lines += ["", "## Samples", "", f"![samples]({os.path.basename(grid)})"]
+    lines += ["", "## Samples", "", f"![samples]({storage.basename(grid)})"]
   for caption, path in plots.items():
-    lines += ["", f"## {caption[0].upper() + caption[1:]}", "", f"![{caption}]({os.path.basename(path)})"]
-  path = os.path.join(outdir, "report.md")
-  with open(path, "w") as f:
-    f.write("\n".join(lines) + "\n")
-  return path
+    lines += ["", f"## {caption[0].upper() + caption[1:]}", "", f"![{caption}]({storage.basename(path)})"]
+  return storage.write_text(storage.join(outdir, "report.md"), "\n".join(lines) + "\n")
 
 
 def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, workdir: str,
@@ -352,9 +351,9 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
 
   references / observations (uint8, same shape): for conditional processes.
   """
-  outdir = os.path.join(workdir, "eval", tag)
+  outdir = storage.join(workdir, "eval", tag)
   if exp.is_chief:
-    os.makedirs(outdir, exist_ok=True)
+    storage.makedirs(outdir)
   ctx = EvalContext(config, exp, images, outdir, references=references, observations=observations,
                     other_restorations=other_restorations or {}, params=params)
   metrics = {}
@@ -371,19 +370,18 @@ def evaluate_images(config, exp: Experiment, images: np.ndarray, proto: dict, wo
       shown = np.concatenate(parts, axis=2)
     # the scored images themselves, so a table can be re-scored later without resampling
     extra = {} if observations is None else {"observations": observations, "references": references}
-    np.savez_compressed(os.path.join(outdir, "samples.npz"), images=images, **extra)
-    grid = save_grid(shown, os.path.join(outdir, "samples_grid.png"))
+    storage.save_npz(storage.join(outdir, "samples.npz"), compressed=True, images=images, **extra)
+    grid = save_grid(shown, storage.join(outdir, "samples_grid.png"))
     write_report(outdir, results, grid, ctx.plots)
-    for path in (os.path.join(outdir, "metrics.json"), os.path.join(workdir, "metrics.json")):
-      with open(path, "w") as f:
-        json.dump(results, f, indent=2)
+    for path in (storage.join(outdir, "metrics.json"), storage.join(workdir, "metrics.json")):
+      storage.write_json(path, results)
     row = {k: proto.get(k) for k in ("checkpoint_step", "sampler", "num_steps", "num_samples")}
     row.update(ctx.reference_info)
     row["provenance"] = results["provenance"]
-    with open(os.path.join(workdir, "evaluations.jsonl"), "a") as f:
-      f.write(json.dumps({**row, "tag": tag, "time": time.time(), "metrics": metrics}) + "\n")
+    storage.append_line(storage.join(workdir, "evaluations.jsonl"),
+                        json.dumps({**row, "tag": tag, "time": time.time(), "metrics": metrics}))
     shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
-    print(f"[{tag}] {shown}\nreport: {os.path.join(outdir, 'report.md')}")
+    print(f"[{tag}] {shown}\nreport: {storage.join(outdir, 'report.md')}")
   return results
 
 
@@ -396,16 +394,16 @@ def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None 
     images = load_samples(samples_path, exp.image_shape)
     refs = obs = None
     if exp.process.conditional:
-      with np.load(samples_path, allow_pickle=False) as f:
-        if not {"references", "observations"} <= set(f.files):
-          raise ConfigError(f"{samples_path}: a conditional process's samples need "
-                            f"'references' and 'observations' arrays (mode=sample writes them)")
-        refs, obs = f["references"], f["observations"]
-    proto = {**protocol(config, exp.process.conditional), "source": os.path.abspath(samples_path),
+      f = storage.load_npz(samples_path)
+      if not {"references", "observations"} <= set(f):
+        raise ConfigError(f"{samples_path}: a conditional process's samples need "
+                          f"'references' and 'observations' arrays (mode=sample writes them)")
+      refs, obs = f["references"], f["observations"]
+    proto = {**protocol(config, exp.process.conditional), "source": str(storage.run_path(samples_path)),
              "num_samples": len(images)}
     for k in ("sampler", "num_steps", "seed", "weights"):
       proto.pop(k)
-    tag = "samples-" + os.path.splitext(os.path.basename(samples_path))[0]
+    tag = "samples-" + storage.basename(samples_path).rsplit(".", 1)[0]
     return [evaluate_images(config, exp, images, proto, workdir, tag, refs, obs)]
   params, restored = load_params(exp, workdir, step, config.sampling.use_ema)
   refs = None

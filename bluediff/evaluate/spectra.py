@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bluediff import storage
+
 
 def radial_power_spectrum(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Mean power per integer radial frequency.
@@ -38,7 +40,7 @@ def plot_spectra(named_images: dict, path: str, title: str = "radially averaged 
   ax.grid(True, which="both", alpha=0.3)
   ax.legend()
   fig.tight_layout()
-  fig.savefig(path)
+  storage.save_figure(fig, path)
   plt.close(fig)
   return path
 
@@ -93,6 +95,6 @@ def plot_band_settling(d: np.ndarray, path: str) -> str:
   ax.grid(True, alpha=0.3)
   ax.legend()
   fig.tight_layout()
-  fig.savefig(path)
+  storage.save_figure(fig, path)
   plt.close(fig)
   return path

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import shutil
+import hashlib
+import io
 import time
 
 import numpy as np
 from scipy.special import ndtri
 
-from bluediff.cache import cache_dir, sha256_file
+from bluediff import storage
+from bluediff.cache import cache_dir
 from bluediff.noise.void_and_cluster import void_and_cluster
 
 VERSION = 1
@@ -102,40 +102,43 @@ def _entry_dir(spec: BlueNoiseSpec) -> str:
   return cache_dir("blue_noise", spec.key)
 
 
+def _npy_bytes(a: np.ndarray) -> bytes:
+  buf = io.BytesIO()
+  np.save(buf, a)
+  return buf.getvalue()
+
+
 def _load(path: str, spec: BlueNoiseSpec) -> BlueNoiseStats:
-  with open(os.path.join(path, "manifest.json")) as f:
-    manifest = json.load(f)
+  manifest = storage.read_json(storage.join(path, "manifest.json"))
+  blobs = {}
   for name, digest in manifest["sha256"].items():
-    if sha256_file(os.path.join(path, name)) != digest:
+    blobs[name] = storage.read_bytes(storage.join(path, name))
+    if hashlib.sha256(blobs[name]).hexdigest() != digest:
       raise ValueError(f"{name} does not match its manifest hash")
-  spectrum = np.load(os.path.join(path, "spectrum.npy"), allow_pickle=False)
-  chol = (np.load(os.path.join(path, "cholesky.npy"), allow_pickle=False)
-          if "cholesky.npy" in manifest["sha256"] else None)
+  spectrum = np.load(io.BytesIO(blobs["spectrum.npy"]), allow_pickle=False)
+  chol = (np.load(io.BytesIO(blobs["cholesky.npy"]), allow_pickle=False)
+          if "cholesky.npy" in blobs else None)
   return BlueNoiseStats(spec, spectrum, chol, manifest["sha256"]["spectrum.npy"])
 
 
 def _save(path: str, spec: BlueNoiseSpec, spectrum, chol, seconds: float) -> None:
-  """Writes into a temporary directory, then renames: never a half-written entry."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
-  np.save(os.path.join(tmp, "spectrum.npy"), spectrum)
-  files = ["spectrum.npy"]
+  """The arrays first, the manifest (their hashes) last: an entry without a matching
+  manifest is rebuilt, never trusted, so a killed write is harmless (also on gs://)."""
+  blobs = {"spectrum.npy": _npy_bytes(spectrum)}
   if chol is not None:
-    np.save(os.path.join(tmp, "cholesky.npy"), chol)
-    files.append("cholesky.npy")
+    blobs["cholesky.npy"] = _npy_bytes(chol)
   manifest = {"spec": dataclasses.asdict(spec), "masks": spec.masks, "build_seconds": seconds,
-              "sha256": {n: sha256_file(os.path.join(tmp, n)) for n in files}}
-  with open(os.path.join(tmp, "manifest.json"), "w") as f:
-    json.dump(manifest, f, indent=2)
-  shutil.rmtree(path, ignore_errors=True)
-  os.replace(tmp, path)
+              "sha256": {n: hashlib.sha256(b).hexdigest() for n, b in blobs.items()}}
+  storage.remove(storage.join(path, "manifest.json"))
+  for name, data in blobs.items():
+    storage.write_bytes(storage.join(path, name), data)
+  storage.write_json(storage.join(path, "manifest.json"), manifest)
 
 
 def get_stats(spec: BlueNoiseSpec, progress: bool = True) -> BlueNoiseStats:
   """Cached statistics for `spec`, built (with a progress bar) on first use."""
   path = _entry_dir(spec)
-  if os.path.isdir(path):
+  if storage.exists(storage.join(path, "manifest.json")):
     try:
       return _load(path, spec)
     except Exception as e:   # a damaged entry is rebuilt, never trusted

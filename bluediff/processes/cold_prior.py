@@ -12,7 +12,6 @@ deblurring-diffusion-pytorch; README: `--noise 0.002`).
 """
 from __future__ import annotations
 
-import os
 
 import jax
 import jax.numpy as jnp
@@ -68,10 +67,11 @@ class MixturePrior:
   def load(cls, path: str) -> "MixturePrior":
     """Also reads pre-issue-15 files: their fixed [H, W, C] field is dropped, and its
     std (SYMMETRY_NOISE_STD when it is not all zeros) is drawn afresh instead."""
-    with np.load(path, allow_pickle=False) as f:
-      return cls(jnp.asarray(f["log_weights"]), jnp.asarray(f["means"]), jnp.asarray(f["chols"]),
-                 jnp.asarray(symmetry_std_of(dict(f)), jnp.float32), str(f["kind"]),
-                 tuple(int(v) for v in f["low_res"]))
+    from bluediff import storage
+    f = storage.load_npz(path)
+    return cls(jnp.asarray(f["log_weights"]), jnp.asarray(f["means"]), jnp.asarray(f["chols"]),
+               jnp.asarray(symmetry_std_of(f), jnp.float32), str(f["kind"]),
+               tuple(int(v) for v in f["low_res"]))
 
 
 def symmetry_std_of(arrays: dict) -> float:
@@ -122,13 +122,13 @@ def fit_prior(degradation, x0: np.ndarray, components: int, seed: int = 0) -> Mi
 def load_or_fit(exp, workdir: str) -> MixturePrior:
   """The run's prior: <workdir>/cold_prior.npz, fitted on the training split when missing."""
   from bluediff.data.sources import load_split
-  path = os.path.join(workdir, PRIOR_FILE)
-  if os.path.exists(path):
+  from bluediff import storage
+  path = storage.join(workdir, PRIOR_FILE)
+  if storage.exists(path):
     return MixturePrior.load(path)
   c = exp.config
   x0, _ = load_split(c.data.dataset, c.data.train_split, c.data.image_size, c.data.data_dir)
   prior = fit_prior(exp.process.degradation, x0, c.process.prior_components, c.seed)
   if exp.is_chief:
-    os.makedirs(workdir, exist_ok=True)
     prior.save(path)
   return prior
