@@ -218,7 +218,27 @@ def train(config, workdir: str) -> dict:
   storage.makedirs(workdir)
   attach_run_state(exp, workdir)
   with Checkpointer(storage.join(workdir, "checkpoints"), max_to_keep=tc.max_to_keep) as ckpt:
-    return _train_loop(exp, ckpt, workdir)
+    try:
+      last = _train_loop(exp, ckpt, workdir)
+    except BaseException as e:      # what a sweep's `status` reads back (launch/sweep.py)
+      write_run_status(exp, workdir, "failed" if not isinstance(e, KeyboardInterrupt)
+                       else "stopped", error=f"{type(e).__name__}: {e}"[:500])
+      raise
+    write_run_status(exp, workdir, last.pop("_run_state", "done"))
+    return last
+
+
+RUN_STATUS = "run_status.json"
+
+
+def write_run_status(exp: Experiment, workdir: str, state: str, **extra) -> None:
+  """<workdir>/run_status.json: "running", "done", "stopped" (a signal: resumable) or
+  "failed", with the time and host; the chief writes it, as one whole object."""
+  if exp.is_chief:
+    import socket
+    storage.write_json(storage.join(workdir, RUN_STATUS),
+                       {"state": state, "time": time.time(), "host": socket.gethostname(),
+                        "num_steps": exp.config.training.num_steps, **extra})
 
 
 class StopRequest:
@@ -252,6 +272,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
   if exp.is_chief:   # only once the checkpoints accepted this config: it is theirs
     storage.write_text(storage.join(workdir, "config.json"), config.to_json_best_effort(indent=2))
   start = restored or 0
+  write_run_status(exp, workdir, "running", step=start)
   data_iter = pipeline.train_iterator(config.data, tc.batch_size, config.seed,
                                       jax.process_index(), jax.process_count())
   if data_state is not None:
@@ -301,7 +322,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
         writer.close()
         print(f"stopped by signal {stop.signal_name} at step {done}: checkpoint saved; "
               f"rerun the same command to resume")
-        return last
+        return {**last, "_run_state": "stopped"}
       if out_of_time:
         print(f"time budget of {tc.time_budget_s:g} s reached at step {done}: checkpoint saved")
         break

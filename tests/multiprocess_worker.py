@@ -1,8 +1,10 @@
 """One of two real processes (gloo CPU collectives on 127.0.0.1) for test_multiprocess.py.
 
-argv: process_id port workdir. Each process has 2 CPU devices (4 in all). It
-checks the process count and a cross-process reduction, saves its first data
-slice, then runs the ordinary training loop on the tiny config.
+argv: process_id port workdir [restore]. Each process has 2 CPU devices (4 in all).
+It checks the process count and a cross-process reduction, saves its first data
+slice, then runs the ordinary training loop on the tiny config. The workdir may be
+gs:// (test_gcs). With `restore`, both processes then restore the latest checkpoint
+together and print the step and a checksum of its parameters.
 """
 import os
 import sys
@@ -28,10 +30,19 @@ def main():
   from bluediff.data import pipeline
   from bluediff.train import train
   from tests.tiny_config import get_config
+  from bluediff import storage
   c = get_config()
   it = pipeline.train_iterator(c.data, c.training.batch_size, c.seed, pid, 2)
-  np.save(os.path.join(workdir, f"batch{pid}.npy"), next(it)["image"])
+  storage.save_npz(storage.join(workdir, f"batch{pid}.npz"), image=next(it)["image"])
   train(c, workdir)
+  if sys.argv[4:] == ["restore"]:
+    from bluediff.checkpoint import Checkpointer
+    from bluediff.train import build_experiment, restore_or_init
+    exp = build_experiment(c)
+    with Checkpointer(storage.join(workdir, "checkpoints"), read_only=True) as ckpt:
+      state, _, step = restore_or_init(exp, ckpt)
+    total = sum(float(jnp.sum(jnp.abs(x))) for x in jax.tree.leaves(state.params))
+    print(f"restored step {step} checksum {total:.6f}")
   print(f"process {pid}: done")
 
 

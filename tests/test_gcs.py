@@ -209,3 +209,64 @@ def test_no_run_path_touches_os_path_or_open():
       if pattern.search(code) and "# local:" not in line and "__file__" not in line:
         found.append(f"{path.relative_to(root)}:{i}: {line.strip()}")
   assert not found, "run paths must go through bluediff.storage:\n" + "\n".join(found)
+
+
+@pytest.mark.slow   # two real processes (~2 min): CI's slow step
+def test_two_processes_write_one_gs_checkpoint_and_restore_it(gcs, tiny_config, subprocess_env):
+  """Two processes (gloo on 127.0.0.1) train into one gs:// workdir: both write their
+  shards of each step into the same objects' prefix, process 0 seals it, and both
+  restore the same parameters, which this (third) process restores too."""
+  import socket
+  from bluediff.train import build_experiment, restore_or_init
+  wd = gcs.path("multi")
+  env = gcs.subprocess_env(subprocess_env)
+  env.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = str(s.getsockname()[1])
+  procs = [subprocess.Popen([sys.executable, "tests/multiprocess_worker.py", str(i), port, wd,
+                             "restore"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True) for i in range(2)]
+  outs = [p.communicate(timeout=600) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  lines = [next(line for line in out.splitlines() if line.startswith("restored")) for out, _ in outs]
+  assert lines[0] == lines[1], lines
+  ckpts = storage.join(wd, "checkpoints")
+  with Checkpointer(ckpts, read_only=True) as ckpt:
+    assert ckpt.all_steps() == [3, 6] and ckpt.verify(6) is None
+    state, _, step = restore_or_init(build_experiment(tiny_config()), ckpt)
+  total = sum(float(jnp.sum(jnp.abs(x))) for x in jax.tree.leaves(state.params))
+  assert lines[0] == f"restored step {step} checksum {total:.6f}"
+  shards = [k for k in storage.listing(storage.join(ckpts, "6")) if "ocdbt.process_" in k]
+  assert {k.split("ocdbt.process_")[1][0] for k in shards} == {"0", "1"}   # both wrote
+
+
+@pytest.mark.slow   # eight killed subprocesses (~1 min): CI's slow step
+def test_a_kill_at_any_point_of_a_gs_save_leaves_a_sealed_loadable_step(gcs, subprocess_env):
+  """Spot preemption: SIGTERM or SIGKILL at random moments of back-to-back saves to gs://
+  (Orbax's writes, its commit, our seal) never leaves the directory without a sealed
+  step, and the newest sealed step restores to exactly what was saved for it."""
+  sys.path.insert(0, "tests")
+  from save_worker import tree
+  d = storage.join(gcs.path("preempt"), "checkpoints")
+  env = gcs.subprocess_env(subprocess_env)
+  rng = random.Random(0)
+  first = 1
+  for round_ in range(8):
+    p = subprocess.Popen([sys.executable, "tests/save_worker.py", d, str(first)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert p.stdout.readline().startswith("saving"), "the worker did not start saving"
+    while round_ == 0 and not storage.exists(storage.join(d, "1", "bluediff_manifest.json")):
+      time.sleep(0.02)                   # the invariant starts once a first step is sealed
+    time.sleep(rng.uniform(0.0, 1.5))
+    p.send_signal(signal.SIGKILL if round_ % 2 else signal.SIGTERM)
+    p.wait()
+    with Checkpointer(d, read_only=True) as ckpt:
+      step = ckpt.latest_step()
+      assert step is not None, f"round {round_}: no sealed step"
+      like = abstract_like(tree(0), _local_sharding())
+      state, data, _ = ckpt.restore(like, step)
+    assert data == {"step": step}
+    np.testing.assert_array_equal(state["layer7"], np.full((256, 256), float(step)))
+    first = max(ckpt.all_steps()) + 1    # the next run continues after every step seen

@@ -39,7 +39,7 @@ def test_two_processes_equal_one(tiny_config, subprocess_env, tmp_path):
   # disjoint data slices whose union is the one-process global batch
   c = tiny_config()
   full = next(pipeline.train_iterator(c.data, c.training.batch_size, c.seed, 0, 1))["image"]
-  b0, b1 = np.load(multi / "batch0.npy"), np.load(multi / "batch1.npy")
+  b0, b1 = np.load(multi / "batch0.npz")["image"], np.load(multi / "batch1.npz")["image"]
   np.testing.assert_array_equal(np.concatenate([b0, b1]), full)
   assert not any(np.array_equal(a, b) for a in b0 for b in b1)
   # the same losses and parameters as one process with 4 devices
