@@ -45,7 +45,7 @@ def setup_cmds(a) -> list[list[str]]:
       gcloud_tpu("scp", "--recurse", ".", f"{a.name}:{REMOTE_DIR}", f"--zone={a.zone}",
                  "--worker=all"),
       ssh_all(a, f"cd {REMOTE_DIR} && python3 -m venv .venv && .venv/bin/pip install -q -U pip "
-                 f"&& .venv/bin/pip install -q -e . 'jax[tpu]'"),
+                 f"&& .venv/bin/pip install -q -e '.[gcs]' 'jax[tpu]'"),
   ]
 
 

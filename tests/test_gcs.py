@@ -187,6 +187,13 @@ def test_a_run_lives_entirely_on_gs(gcs, tiny_config, subprocess_env, tmp_path):
   assert x.shape == (4, 16, 16, 1) and np.isfinite(x).all()
 
 
+def test_a_gs_data_dir_is_refused_in_one_line():
+  """Measured: the ArrayRecord reader hangs on a gs:// dataset; it is refused up front."""
+  from bluediff.data.sources import DatasetNotPreparedError, check_prepared
+  with pytest.raises(DatasetNotPreparedError, match="copy the prepared dataset to local disk"):
+    check_prepared("cifar10", "gs://bucket/tensorflow_datasets")
+
+
 def test_no_run_path_touches_os_path_or_open():
   """Every run path goes through bluediff.storage: a stray os.path/open()/shutil call on
   one would write `gs://...` into a local folder. Lines marked `# local:` are paths that

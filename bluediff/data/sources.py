@@ -47,6 +47,14 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 
 def resolve_data_dir(data_dir: str) -> str:
+  if "://" in (data_dir or ""):
+    # measured (issue 18): TFDS's ArrayRecord source without TensorFlow opens a gs:// dataset
+    # and then hangs on the first record; refuse it at once instead
+    raise DatasetNotPreparedError(
+        f"config.data.data_dir={data_dir} is object storage, which the ArrayRecord reader "
+        f"cannot read; copy the prepared dataset to local disk on every host "
+        f"(gcloud storage cp -r {data_dir.rstrip('/')}/<dataset> ~/tensorflow_datasets/) "
+        f"and leave data_dir empty or point it there")
   # the default is local; a given data_dir is passed to TFDS as is (README: "Object storage")
   return data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")  # local:
 
