@@ -55,7 +55,7 @@ def test_tpu_lifecycle_dry_run(capsys):
   assert out[0] == ("gcloud compute tpus tpu-vm create bd --zone=z --accelerator-type=v4-32 "
                     "--version=tpu-ubuntu2204-base --spot")
   assert out[1].startswith("gcloud compute tpus tpu-vm scp --recurse . bd:bluediff") and "--worker=all" in out[1]
-  assert "pip install -q -e '.[gcs]'" in out[2] and "jax[tpu]" in out[2] and "--worker=all" in out[2]
+  assert "pip install -q -e " in out[2] and ".[gcs]" in out[2] and "jax[tpu]" in out[2] and "--worker=all" in out[2]
   assert "bluediff.main --distributed --config=configs/cifar_tv.py --workdir=gs://b/r" in out[3]
   assert out[4] == "gcloud compute tpus tpu-vm delete bd --zone=z --quiet"
 
