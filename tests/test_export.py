@@ -41,6 +41,14 @@ def test_export_samples_identically_to_the_checkpoint(tiny_config, tmp_path, var
     np.testing.assert_array_equal(np.asarray(model.process.noise.factor),
                                   np.asarray(exp.process.noise.factor))
     assert meta["signature"]["noise_digest"] == f"cholesky:{exp.process.noise.digest}"
+    # a weights file that is not this export's (another run's, a half copy) is refused
+    from safetensors.numpy import load_file, save_file
+    flat = load_file(f"{out}/weights.safetensors")
+    save_file({k: v + 1 for k, v in flat.items()}, f"{out}/weights.safetensors",
+              metadata={"format": "bluediff-export-v1"})
+    from bluediff.checkpoint import CheckpointMismatchError
+    with pytest.raises(CheckpointMismatchError, match="does not match the hash"):
+      bluediff.load_pretrained(out)
 
 
 def test_loading_something_else_is_one_clear_error(tmp_path):

@@ -64,6 +64,23 @@ def test_storage_layer_on_gs(gcs):
     storage.run_path("s3://bucket/run")
 
 
+def test_storage_layer_locally(tmp_path):
+  """The same calls on local disk: whole writes (what a reader sees is all or nothing),
+  no temporary file left behind, reads and listings."""
+  p = tmp_path / "a" / "b.bin"
+  data = bytes(range(256)) * 4
+  storage.write_bytes(str(p), data)
+  assert p.read_bytes() == data and sorted(x.name for x in p.parent.iterdir()) == ["b.bin"]
+  storage.write_bytes(str(p), b"new")
+  assert p.read_bytes() == b"new"
+  assert storage.listing(str(tmp_path)) == {"a/b.bin": {"size": 3, "md5": None, "crc32c": None}}
+  assert storage.sha256(str(p)) == hashlib.sha256(b"new").hexdigest()
+  storage.append_line(str(tmp_path / "l.jsonl"), "x")
+  storage.append_line(str(tmp_path / "l.jsonl"), "y\n")
+  assert (tmp_path / "l.jsonl").read_text() == "x\ny\n"
+  assert storage.join(str(tmp_path), "c") == str(tmp_path / "c")
+
+
 def test_remote_damaged_step_is_marked_skipped_then_rewritten(gcs, capsys):
   """No rename on object storage: a damaged step gets a marker object, is never loaded,
   keeps its objects until the step is written anew, and the manifest holds the listing's
@@ -120,6 +137,8 @@ def test_train_and_resume_in_process_on_gs(gcs, tiny_config):
   assert {"checkpoints", "config.json", "metrics.jsonl", "samples.png", "tb"} <= set(names)
   assert [r["step"] for r in map(json.loads, storage.read_text(storage.join(wd, "metrics.jsonl"))
                                  .splitlines())] == [2, 4]
+  # a killed run's log can run past its last checkpoint: those lines must go on resume
+  storage.append_line(storage.join(wd, "metrics.jsonl"), json.dumps({"step": 5, "loss": 9.0}))
   c.training.num_steps = 6
   train(c, wd)
   assert [r["step"] for r in map(json.loads, storage.read_text(storage.join(wd, "metrics.jsonl"))
