@@ -1,10 +1,10 @@
-"""The user cache directory and safe writes into it.
+"""The user cache directory.
 
 Everything bluediff builds once and reuses (the digits judge, FID reference
 statistics, blue-noise statistics) lives under `cache_dir()`:
 $BLUEDIFF_CACHE, else $XDG_CACHE_HOME/bluediff, else ~/.cache/bluediff.
-$BLUEDIFF_CACHE may be gs:// (one cache shared by every host of a slice); all
-reads and writes go through bluediff.storage.
+$BLUEDIFF_CACHE may be gs:// (one cache shared by every host of a slice); reads
+and writes go through bluediff.storage (whole-object writes: never half a file).
 """
 from __future__ import annotations
 
@@ -18,12 +18,3 @@ def cache_dir(*parts: str) -> str:
       os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bluediff")
   return storage.join(root, *parts)
 
-
-def sha256_file(path: str) -> str:
-  return storage.sha256(path)
-
-
-def save_npz_atomic(path: str, **arrays) -> str:
-  """Never a half-written file under `path` (one whole object, or a temporary file
-  renamed locally)."""
-  return storage.save_npz(path, **arrays)

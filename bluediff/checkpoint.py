@@ -150,13 +150,16 @@ class Checkpointer:
     if self.remote:
       # a damaged remote step being written anew: its old objects go now (process 0
       # decides; the others wait for it, so no one writes into the old objects)
-      if jax.process_index() == 0 and storage.exists(self._marker(step)):
+      cleared = jax.process_index() == 0 and storage.exists(self._marker(step))
+      if cleared:
         storage.remove(self._step_dir(step))
         storage.remove(self._marker(step))
-      if jax.process_count() > 1:
+      if jax.process_count() > 1:      # only process 0 knows: everyone waits and relists
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices(f"bluediff-clear-step-{step}")
-      self._manager.reload()
+        cleared = True
+      if cleared:
+        self._manager.reload()
     if jax.process_count() > 1:
       # Orbax's wait may hold a cross-process barrier: never from a side thread. Seal the
       # previous step here instead (a kill then loses at most two unsealed steps).

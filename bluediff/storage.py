@@ -189,11 +189,6 @@ def append_line(path: PathLike, line: str) -> None:
   p.write_text(old + line.rstrip("\n") + "\n")
 
 
-def copy_file(src: PathLike, dst: PathLike) -> str:
-  """Copies one file between any two supported locations, as one whole object."""
-  return write_bytes(dst, read_bytes(src))
-
-
 # ---------------------------------------------------------------- listings for manifests
 
 def _fs():

@@ -219,12 +219,15 @@ def train(config, workdir: str) -> dict:
   attach_run_state(exp, workdir)
   with Checkpointer(storage.join(workdir, "checkpoints"), max_to_keep=tc.max_to_keep) as ckpt:
     try:
-      last = _train_loop(exp, ckpt, workdir)
+      last, run_state = _train_loop(exp, ckpt, workdir)
     except BaseException as e:      # what a sweep's `status` reads back (launch/sweep.py)
-      write_run_status(exp, workdir, "failed" if not isinstance(e, KeyboardInterrupt)
-                       else "stopped", error=f"{type(e).__name__}: {e}"[:500])
+      try:                          # never let this write hide the error itself
+        write_run_status(exp, workdir, "stopped" if isinstance(e, KeyboardInterrupt) else
+                         "failed", error=f"{type(e).__name__}: {e}"[:500])
+      except Exception as status_error:
+        print(f"warning: could not record the failure in {RUN_STATUS}: {status_error}")
       raise
-    write_run_status(exp, workdir, last.pop("_run_state", "done"))
+    write_run_status(exp, workdir, run_state)
     return last
 
 
@@ -265,8 +268,9 @@ class StopRequest:
       signal.signal(sig, handler)
 
 
-def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
-  """The loop proper; `ckpt` is closed by the caller, even on errors."""
+def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> tuple[dict, str]:
+  """The loop proper: (the last metrics, "done" or "stopped" by a signal); `ckpt` is
+  closed by the caller, even on errors."""
   config, tc = exp.config, exp.config.training
   state, data_state, restored = restore_or_init(exp, ckpt)
   if exp.is_chief:   # only once the checkpoints accepted this config: it is theirs
@@ -322,7 +326,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
         writer.close()
         print(f"stopped by signal {stop.signal_name} at step {done}: checkpoint saved; "
               f"rerun the same command to resume")
-        return {**last, "_run_state": "stopped"}
+        return last, "stopped"
       if out_of_time:
         print(f"time budget of {tc.time_budget_s:g} s reached at step {done}: checkpoint saved")
         break
@@ -339,4 +343,4 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> dict:
       print(f"sample grid: {path}")
   writer.close()
   ckpt.wait()
-  return last
+  return last, "done"

@@ -108,14 +108,6 @@ def shell(cmds: list[list[str]]) -> str:
   return " && ".join(shlex.join(c) for c in cmds)
 
 
-def commands(runs, tpu: str = "", zone: str = "") -> list[list[str]]:
-  """One command per point (the local and tpu-vm backends, training only)."""
-  if not tpu:
-    return [[sys.executable, "-m", "bluediff.main", *args] for _, args in runs]
-  a = argparse.Namespace(name=tpu, zone=zone)
-  return [tpu_lib.run_cmd(a, args)[0] for _, args in runs]
-
-
 # ---------------------------------------------------------------- job specs
 
 def xpk_spec(a, job: str, cmds: list[list[str]]) -> list[str]:

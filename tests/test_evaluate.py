@@ -84,6 +84,8 @@ def test_sharded_extraction_equals_single_device(random_weights):
   from bluediff.evaluate.features import InceptionFeatures
   from bluediff.evaluate.inception_weights import load_params
   params, digest = load_params(random_weights)
+  import hashlib                     # the digest keys the reference-feature cache
+  assert digest == hashlib.sha256(open(random_weights, "rb").read()).hexdigest()
   images = np.random.default_rng(2).integers(0, 256, (6, 16, 16, 1), dtype=np.uint8)
   four = InceptionFeatures(params, digest, Mesh(np.array(jax.devices()[:4]), ("data",)), 4)
   one = InceptionFeatures(params, digest, Mesh(np.array(jax.devices()[:1]), ("data",)), 8)

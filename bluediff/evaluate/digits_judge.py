@@ -47,7 +47,7 @@ from flax import traverse_util
 from scipy import ndimage
 
 from bluediff import storage
-from bluediff.cache import cache_dir, save_npz_atomic
+from bluediff.cache import cache_dir
 from bluediff.data.sources import load_split
 from bluediff.evaluate.frechet import frechet_distance_of
 
@@ -345,7 +345,7 @@ def save_judge(judge: Judge, path: str) -> None:
   for k, p in enumerate(judge.members):
     for name, v in traverse_util.flatten_dict(p).items():
       flat[f"m{k}/" + "/".join(name)] = np.asarray(v)
-  save_npz_atomic(path, __version__=np.int64(JUDGE_VERSION),
+  storage.save_npz(path, __version__=np.int64(JUDGE_VERSION),
                   __temperature__=np.float64(judge.temperature),
                   __calibration__=np.asarray(json.dumps(judge.calibration)), **flat)
 
@@ -361,7 +361,7 @@ def load_judge(path: str) -> Judge:
       k, rest = key.split("/", 1)
       members[int(k[1:])][tuple(rest.split("/"))] = jnp.asarray(f[key])
   return Judge([traverse_util.unflatten_dict(m) for m in members],
-                 float(f["__temperature__"]), json.loads(str(f["__calibration__"])))
+               float(f["__temperature__"]), json.loads(str(f["__calibration__"])))
 
 
 def shipped_path(image_size: int) -> str:
@@ -534,7 +534,7 @@ def main(argv=None):
   if args.controls_from:
     sets = build_control_sets(args.image_size, args.data_dir)
     sets["model_10pct"] = storage.load_npz(args.controls_from)["images"]
-    save_npz_atomic(controls_path(args.image_size), **sets)
+    storage.save_npz(controls_path(args.image_size), **sets)
     print(f"wrote {controls_path(args.image_size)}: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
     return
   judge = build_judge(args.image_size, args.data_dir)

@@ -7,14 +7,12 @@ precision/recall need the points.
 """
 from __future__ import annotations
 
-
 import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from bluediff import sharding
-from bluediff import storage
-from bluediff.cache import cache_dir, save_npz_atomic
+from bluediff import sharding, storage
+from bluediff.cache import cache_dir
 from bluediff.evaluate.inception import FEATURE_DIM, NUM_CLASSES, inception_outputs
 
 REFERENCE_SEED = 0   # which subset of a split the reference uses, when not all of it
@@ -112,5 +110,5 @@ def reference_features(extract: InceptionFeatures, dataset: str, split: str, ima
   images = load_reference_images(dataset, split, image_size, num, data_dir)
   feats, _ = extract(images, desc=f"reference {dataset}/{split}")
   if jax.process_index() == 0:
-    save_npz_atomic(path, features=feats)
+    storage.save_npz(path, features=feats)
   return feats

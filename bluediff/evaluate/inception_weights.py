@@ -13,6 +13,7 @@ The runtime reads only the converted safetensors file (never a pickle), from
 from __future__ import annotations
 
 import argparse
+import hashlib
 import functools
 import os
 
@@ -22,7 +23,7 @@ import numpy as np
 from flax import traverse_util
 
 from bluediff import storage
-from bluediff.cache import cache_dir, sha256_file
+from bluediff.cache import cache_dir
 from bluediff.evaluate.inception import RESOLUTION, FIDInceptionV3
 
 ENV_VAR = "BLUEDIFF_INCEPTION_WEIGHTS"
@@ -122,15 +123,16 @@ def load_params(configured: str = "") -> tuple[dict, str]:
   from safetensors import SafetensorError
   from safetensors.numpy import load
   path = require_weights(configured)
+  blob = storage.read_bytes(path)
   try:
-    flat = load(storage.read_bytes(path))
+    flat = load(blob)
   except (SafetensorError, OSError) as e:
     raise InceptionWeightsError(f"{path} is not a readable safetensors file ({e}); "
                                 f"convert it again") from None
   check_flat(flat, path)
   params = traverse_util.unflatten_dict({tuple(k.split("/")): jnp.asarray(v)
                                          for k, v in flat.items()})
-  return params, sha256_file(path)
+  return params, hashlib.sha256(blob).hexdigest()
 
 
 def main(argv=None):
@@ -141,7 +143,7 @@ def main(argv=None):
   if not storage.isfile(args.from_pytorch):
     raise SystemExit(f"error: {args.from_pytorch} does not exist")
   dst = convert_pytorch(args.from_pytorch, args.out or weights_path())
-  print(f"wrote {dst} (sha256 {sha256_file(dst)[:16]}...)")
+  print(f"wrote {dst} (sha256 {storage.sha256(dst)[:16]}...)")
 
 
 if __name__ == "__main__":

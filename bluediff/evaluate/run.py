@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import json
 import os
-import io
 import time
 import zipfile
 from typing import Callable
@@ -35,8 +35,9 @@ INCEPTION_METRICS = ("fid", "kid", "precision_recall", "inception_score")
 MIN_REFERENCE = 10_000   # fewer reference images: a rank-deficient 2048-d covariance
 
 
-def load_samples(path: str, image_shape) -> np.ndarray:
-  """images uint8 [N, H, W, C] from a samples.npz, checked against the config."""
+def load_samples(path: str, image_shape) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """(images uint8 [N, H, W, C] checked against the config, the file's other arrays)
+  from a samples.npz, read once."""
   if not storage.isfile(path):
     raise FileNotFoundError(f"--samples={path} does not exist")
   not_npz = ConfigError(f"--samples={path} is not an .npz file (mode=sample writes one: "
@@ -51,13 +52,14 @@ def load_samples(path: str, image_shape) -> np.ndarray:
     if "images" not in f.files:
       raise ConfigError(f"{path} has no 'images' array (it has {f.files})")
     try:
-      images = f["images"]
+      arrays = {k: f[k] for k in f.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:   # a damaged member
-      raise ConfigError(f"--samples={path}: cannot read 'images' ({type(e).__name__})") from None
+      raise ConfigError(f"--samples={path}: cannot read its arrays ({type(e).__name__})") from None
+  images = arrays.pop("images")
   if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
     raise ConfigError(f"--samples={path}: expected images uint8 [N, {', '.join(map(str, image_shape))}], "
                      f"got {images.dtype} {list(images.shape)}")
-  return images
+  return images, arrays
 
 
 def protocol(config, conditional: bool, num_steps: int | None = None) -> dict:
@@ -391,10 +393,9 @@ def run_evaluate(config, workdir: str, samples_path: str = "", step: int | None 
   check_metrics(config)
   exp = build_experiment(config)
   if samples_path:
-    images = load_samples(samples_path, exp.image_shape)
+    images, f = load_samples(samples_path, exp.image_shape)
     refs = obs = None
     if exp.process.conditional:
-      f = storage.load_npz(samples_path)
       if not {"references", "observations"} <= set(f):
         raise ConfigError(f"{samples_path}: a conditional process's samples need "
                           f"'references' and 'observations' arrays (mode=sample writes them)")

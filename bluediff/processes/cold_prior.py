@@ -57,8 +57,8 @@ class MixturePrior:
     return x + self.symmetry_std * jax.random.normal(k_sym, shape, x.dtype)
 
   def save(self, path: str) -> str:
-    from bluediff.cache import save_npz_atomic
-    return save_npz_atomic(path, log_weights=np.asarray(self.log_weights), means=np.asarray(self.means),
+    from bluediff import storage
+    return storage.save_npz(path, log_weights=np.asarray(self.log_weights), means=np.asarray(self.means),
                            chols=np.asarray(self.chols),
                            symmetry_std=np.asarray(self.symmetry_std, np.float32),
                            kind=np.array(self.kind), low_res=np.array(self.low_res, np.int64))
