@@ -12,9 +12,10 @@ An export directory holds
 and nothing else: no pickle, no Orbax. The directory may be local or gs://
 (bluediff.storage). meta.json is written last and removed first when an export
 is replaced, so a reader never takes a half-written export, or a mix of two,
-for a good one (locally the whole directory is also written aside and renamed). `load_pretrained(path)` rebuilds the
-network and the process skeleton from the config, puts the exported arrays
-in (so no statistics are rebuilt or re-fitted) and returns a sampler:
+for a good one (locally the whole directory is also written aside and renamed).
+`load_pretrained(path)` rebuilds the network and the process skeleton from the
+config, puts the exported arrays in (so no statistics are rebuilt or re-fitted)
+and returns a sampler:
 
     model = bluediff.load_pretrained("runs/digits_tv/export")
     images = model.sample(16, seed=0)          # float [16, H, W, C] in [-1, 1]
