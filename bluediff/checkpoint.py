@@ -47,6 +47,7 @@ class Checkpointer:
     self._read_only = read_only
     self._lock = threading.Lock()
     self._sealer: threading.Thread | None = None
+    storage.forget_listings(self.directory)   # what other processes did since we last looked
     if read_only and not storage.isdir(self.directory):
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     options = ocp.CheckpointManagerOptions(
@@ -60,6 +61,8 @@ class Checkpointer:
     """The newest step whose manifest verifies (damaged or unfinished ones are skipped)."""
     if not self._read_only:
       self.wait()                             # seal this process's own finished saves first
+    storage.forget_listings(self.directory)
+    self._manager.reload()
     for step in sorted(self._manager.all_steps(), reverse=True):
       problem = self.verify(step)
       if problem is None:

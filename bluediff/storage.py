@@ -202,6 +202,22 @@ def _bare(p: epath.Path) -> str:
   return str(p)[len("gs://"):]
 
 
+def forget_listings(root: PathLike) -> None:
+  """Drops the cached object listings at and under `root` (and its parents), so the
+  next look sees what other processes wrote or deleted since. gcsfs caches every
+  listing for the life of the process and only its own writes refresh it; TensorStore's
+  writes and another process's (a killed run's, a peer host's) would go unseen.
+  Local paths: nothing to do."""
+  p = run_path(root)
+  if not is_remote(p):
+    return
+  fs = _fs()
+  base = _bare(p).rstrip("/")
+  for key in [k for k in fs.dircache if k == base or k.startswith(base + "/")]:
+    fs.dircache.pop(key, None)
+  fs.invalidate_cache(base)        # the parents' listings
+
+
 def listing(root: PathLike) -> dict[str, dict]:
   """Every file under `root`, by path relative to it: {"size", "md5", "crc32c"}.
 

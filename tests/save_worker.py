@@ -1,8 +1,9 @@
 """Saves a train-state-sized pytree to a (gs://) checkpoint directory, step after step,
 until it is killed (test_gcs's preemption invariant).
 
-argv: directory first_step. Step k holds arrays filled with k, so a restored step
-can be checked against its number.
+argv: directory. Like a resumed run it continues after the newest sealed step (so an
+unsealed leftover of the killed run is marked damaged and written anew). Step k holds
+arrays filled with k, so a restored step can be checked against its number.
 """
 import sys
 
@@ -16,8 +17,9 @@ def tree(step: int) -> dict:
 
 
 def main():
-  directory, step = sys.argv[1], int(sys.argv[2])
+  directory = sys.argv[1]
   with Checkpointer(directory, max_to_keep=2) as ckpt:
+    step = (ckpt.latest_step() or 0) + 1
     while True:
       ckpt.save(step, tree(step), {"step": step}, {"m": 1})
       print(f"saving {step}", flush=True)

@@ -113,6 +113,39 @@ def test_remote_damaged_step_is_marked_skipped_then_rewritten(gcs, capsys):
   np.testing.assert_array_equal(state["w"], np.arange(64.0) * 3)
 
 
+def _delete_behind_our_back(gcs, prefix: str) -> None:
+  """Deletes every object under `prefix` through the emulator's JSON API directly: another
+  client, as a killed run's late request or a peer host would be."""
+  import json
+  import urllib.parse
+  import urllib.request
+  host, bucket = gcs.env["STORAGE_EMULATOR_HOST"], gcs.bucket
+  name = prefix[len(f"gs://{bucket}/"):]
+  url = f"{host}/storage/v1/b/{bucket}/o?prefix={urllib.parse.quote(name)}"
+  items = json.loads(urllib.request.urlopen(url).read()).get("items", [])
+  assert items
+  for item in items:
+    obj = urllib.parse.quote(item["name"], safe="")
+    urllib.request.urlopen(urllib.request.Request(f"{host}/storage/v1/b/{bucket}/o/{obj}",
+                                                  method="DELETE")).read()
+
+
+def test_a_checkpointer_sees_what_another_client_changed(gcs):
+  """gcsfs caches listings for the life of a process; a Checkpointer opened later must
+  see steps that another process deleted meanwhile (a stale listing once made a reader
+  find no sealed step at all, in the preemption test)."""
+  d = storage.join(gcs.path("stale"), "checkpoints")
+  tree = {"w": jnp.arange(8.0)}
+  with Checkpointer(d, max_to_keep=5) as c:
+    for step in (1, 2):
+      c.save(step, tree, {"it": step}, {"m": 1})
+  with Checkpointer(d, read_only=True) as c:
+    assert c.all_steps() == [1, 2] and c.latest_step() == 2
+  _delete_behind_our_back(gcs, storage.join(d, "2") + "/")
+  with Checkpointer(d, read_only=True) as c:
+    assert c.all_steps() == [1] and c.latest_step() == 1
+
+
 KILL_STEPS = ["--config.training.num_steps=8", "--config.training.checkpoint_every=2",
               "--config.training.log_every=1"]
 
@@ -269,7 +302,7 @@ def test_two_processes_write_one_gs_checkpoint_and_restore_it(gcs, tiny_config, 
 
 
 @pytest.mark.slow   # eight killed subprocesses (~1 min): CI's slow step
-def test_a_kill_at_any_point_of_a_gs_save_leaves_a_sealed_loadable_step(gcs, subprocess_env):
+def test_a_kill_at_any_point_of_a_gs_save_leaves_a_sealed_loadable_step(gcs, subprocess_env, tmp_path):
   """Spot preemption: SIGTERM or SIGKILL at random moments of back-to-back saves to gs://
   (Orbax's writes, its commit, our seal) never leaves the directory without a sealed
   step, and the newest sealed step restores to exactly what was saved for it."""
@@ -278,11 +311,14 @@ def test_a_kill_at_any_point_of_a_gs_save_leaves_a_sealed_loadable_step(gcs, sub
   d = storage.join(gcs.path("preempt"), "checkpoints")
   env = gcs.subprocess_env(subprocess_env)
   rng = random.Random(0)
-  first = 1
   for round_ in range(8):
-    p = subprocess.Popen([sys.executable, "tests/save_worker.py", d, str(first)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert p.stdout.readline().startswith("saving"), "the worker did not start saving"
+    err = tmp_path / f"worker{round_}.err"
+    with open(err, "w") as stderr:
+      p = subprocess.Popen([sys.executable, "tests/save_worker.py", d], env=env,
+                           stdout=subprocess.PIPE, stderr=stderr, text=True)
+    if not p.stdout.readline().startswith("saving"):
+      p.wait()
+      pytest.fail(f"round {round_}: the worker did not start saving:\n{err.read_text()[-3000:]}")
     while round_ == 0 and not storage.exists(storage.join(d, "1", "bluediff_manifest.json")):
       time.sleep(0.02)                   # the invariant starts once a first step is sealed
     time.sleep(rng.uniform(0.0, 1.5))
@@ -295,4 +331,3 @@ def test_a_kill_at_any_point_of_a_gs_save_leaves_a_sealed_loadable_step(gcs, sub
       state, data, _ = ckpt.restore(like, step)
     assert data == {"step": step}
     np.testing.assert_array_equal(state["layer7"], np.full((256, 256), float(step)))
-    first = max(ckpt.all_steps()) + 1    # the next run continues after every step seen
