@@ -143,6 +143,16 @@ MUTATIONS = [
     _m("storage: listings cached across processes are trusted", "bluediff/storage.py",
        "  if not is_remote(p):\n    return\n  fs = _fs()", "  if True:\n    return\n  fs = _fs()",
        "tests/test_gcs.py::test_a_checkpointer_sees_what_another_client_changed"),
+    # --- the initialisation key (session 9) -------------------------------------------------
+    _m("init key: a fold-in ignores its data", "bluediff/init_rng.py",
+       "  k0 = _mix(key[0] ^ d)", "  k0 = _mix(key[0])",
+       "tests/test_init_rng.py::test_seeds_splits_and_fold_ins_give_independent_streams"),
+    _m("init key: the words are not mixed", "bluediff/init_rng.py",
+       "  return _mix(_mix(counter ^ key[0]) + key[1])", "  return (counter ^ key[0]) + key[1]",
+       "tests/test_init_rng.py"),
+    _m("init key: the seed is not used", "bluediff/init_rng.py",
+       "  k0 = _mix(lo ^ jnp.uint32(0x9E3779B9))", "  k0 = _mix(jnp.uint32(0x9E3779B9))",
+       "tests/test_init_rng.py"),
     # --- from the issue-15/16 fixes (cold, blur diffusion, evaluate, losses) -------------
     _m("ema: update on the step after the reference's", 'bluediff/step.py',
        '    new = jax.tree.map(lambda n, e: jnp.where(step % every == 0, n, e), new, ema)',
