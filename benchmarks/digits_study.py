@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import glob
+import shutil
 import subprocess
 import sys
 
@@ -70,20 +72,30 @@ STUDIES = {
         "eval_samples": 359,
     },
     # issue 17 item 3: levers of the embedded default under its wall budget, judged by v2.
-    # Run with --steps=2400 (the default's) unless a variant changes the step budget.
+    # Run with --steps=4000 (what fits the 8-minute budget). A variant with a third entry
+    # {"sample_from": NAME} trains nothing: it re-samples NAME's checkpoint with its
+    # overrides (the sampler levers). A later --config.training.num_steps wins.
     "levers": {
         "variants": {
             "default": ("configs/digits.py", []),
-            "alpha x 1000": ("configs/digits.py", ["--config.process.time_scale=1000"]),
-            "channels 24": ("configs/digits.py", ["--config.model.channels=24"]),
-            "2 res blocks": ("configs/digits.py", ["--config.model.num_res_blocks=2"]),
-            "lr 1e-3": ("configs/digits.py", ["--config.optim.lr=1e-3"]),
-            "lr 4e-3": ("configs/digits.py", ["--config.optim.lr=4e-3"]),
-            "batch 128": ("configs/digits.py", ["--config.training.batch_size=128"]),
-            "ema 0.9995": ("configs/digits.py", ["--config.optim.ema_decay=0.9995"]),
-            "heun 32": ("configs/digits.py", ["--config.sampling.method=heun",
-                                             "--config.sampling.num_steps=32"]),
-            "euler 128": ("configs/digits.py", ["--config.sampling.num_steps=128"]),
+            "cosine": ("configs/digits.py", ["--config.optim.schedule=cosine"]),
+            "cosine, heun 32": ("configs/digits.py", ["--config.sampling.method=heun",
+                                                     "--config.sampling.num_steps=32"],
+                                {"sample_from": "cosine"}),
+            "cosine, euler 128": ("configs/digits.py", ["--config.sampling.num_steps=128"],
+                                  {"sample_from": "cosine"}),
+            "cosine, lr 4e-3": ("configs/digits.py", ["--config.optim.schedule=cosine",
+                                                     "--config.optim.lr=4e-3"]),
+            "cosine, ema 0.9995": ("configs/digits.py", ["--config.optim.schedule=cosine",
+                                                        "--config.optim.ema_decay=0.9995"]),
+            "cosine, batch 128, half the steps": (
+                "configs/digits.py", ["--config.optim.schedule=cosine",
+                                      "--config.training.batch_size=128", "HALF_STEPS"]),
+            "cosine, channels 24": ("configs/digits.py", ["--config.optim.schedule=cosine",
+                                                         "--config.model.channels=24"]),
+            "cosine, 2 res blocks": ("configs/digits.py", ["--config.optim.schedule=cosine",
+                                                          "--config.model.num_res_blocks=2"]),
+            "alpha x 1": ("configs/digits.py", ["--config.process.time_scale=1"]),
             "bf16": ("configs/digits.py", ["--config.model.dtype=bfloat16"]),
         },
         "metrics": ("digits_confident", "digits_frechet_ratio", "digits_copy_rate",
@@ -127,24 +139,47 @@ def main():
   eval_samples = study.get("eval_samples", args.eval_samples)
   results, dirs = {}, []
   wanted = set(filter(None, args.only.split(",")))
-  for name, (config, overrides) in study["variants"].items():
+  def slug_of(name):
+    return "".join(ch for ch in name.replace(" ", "_") if ch.isalnum() or ch in "_-.=")
+
+  def command(config, overrides, wd, seed):
+    overrides = [f"--config.training.num_steps={args.steps // 2}" if o == "HALF_STEPS" else o
+                 for o in overrides]
+    return [sys.executable, "-m", "bluediff.main", f"--config={config}", f"--workdir={wd}",
+            f"--config.seed={seed}", f"--config.training.num_steps={args.steps}", *overrides]
+
+  evaluate = [f"--config.eval.metrics={study['evaluate']}",
+              f"--config.eval.num_samples={eval_samples}"]
+  for name, (config, overrides, *extra) in study["variants"].items():
     if wanted and name not in wanted:
       continue
-    slug = "".join(ch for ch in name.replace(" ", "_") if ch.isalnum() or ch in "_-.=")
+    slug = slug_of(name)
+    source = extra[0]["sample_from"] if extra else None
     for seed in seeds:
-      wd = os.path.join(args.out, f"{slug}-s{seed}")
-      common = [sys.executable, "-m", "bluediff.main", f"--config={config}", f"--workdir={wd}",
-                f"--config.seed={seed}", f"--config.training.num_steps={args.steps}", *overrides]
-      if not os.path.exists(os.path.join(wd, "metrics.json")):
-        run(common)
-        run(common + ["--mode=evaluate", f"--config.eval.metrics={study['evaluate']}",
-                      f"--config.eval.num_samples={eval_samples}"])
-      with open(os.path.join(wd, "metrics.json")) as f:
+      if source:   # re-sample another variant's checkpoint; its own metrics file
+        base_config, base_overrides, *_ = study["variants"][source]
+        wd = os.path.join(args.out, f"{slug_of(source)}-s{seed}")
+        out = os.path.join(wd, f"metrics-{slug}.json")
+        if not os.path.exists(out):
+          if not os.path.exists(os.path.join(wd, "metrics.json")):
+            raise SystemExit(f"variant {name!r} re-samples {source!r}: run that first")
+          own = os.path.join(wd, "metrics.json")
+          shutil.copy(own, own + ".source")
+          run(command(base_config, base_overrides, wd, seed) + overrides
+              + ["--mode=evaluate", *evaluate])
+          shutil.copy(own, out)
+          os.replace(own + ".source", own)   # the workdir keeps its own evaluation's
+      else:
+        wd = os.path.join(args.out, f"{slug}-s{seed}")
+        out = os.path.join(wd, "metrics.json")
+        if not os.path.exists(out):
+          run(command(config, overrides, wd, seed))
+          run(command(config, overrides, wd, seed) + ["--mode=evaluate", *evaluate])
+      with open(out) as f:
         results.setdefault(name, []).append(json.load(f)["metrics"])
-      if args.keep_samples:
-        import glob
-        import shutil
-        found = sorted(glob.glob(os.path.join(wd, "eval", "*", "samples.npz")))
+      if args.keep_samples and not source:
+        found = sorted(glob.glob(os.path.join(wd, "eval", "*", "samples.npz")),
+                       key=os.path.getmtime)[:1]   # the run's own (first) evaluation
         if found:
           os.makedirs(args.keep_samples, exist_ok=True)
           shutil.copy(found[-1], os.path.join(args.keep_samples, f"{slug}-s{seed}.npz"))

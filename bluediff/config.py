@@ -96,6 +96,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   o = config.optim
   need(o.ema_every >= 1 and o.ema_start >= 0,
        f"config.optim.ema_every={o.ema_every} must be >= 1 and ema_start={o.ema_start} >= 0")
+  need(o.schedule in ("constant", "cosine"),
+       f"config.optim.schedule={o.schedule!r} is unknown; choose constant or cosine")
+  need(0.0 <= o.final_lr_factor <= 1.0,
+       f"config.optim.final_lr_factor={o.final_lr_factor} must lie in [0, 1]")
   size = config.data.image_size
   levels = len(config.model.channel_mult)
   need(size % (2 ** (levels - 1)) == 0,

@@ -18,10 +18,24 @@ from bluediff.processes import Process
 from bluediff.state import TrainState
 
 
-def make_optimizer(optim_config) -> optax.GradientTransformation:
-  """AdamW with global-norm clipping and a linear warmup to a constant lr."""
+def learning_rate(optim_config, num_steps: int):
+  """The lr at each step: a linear warmup over `warmup_steps` to `lr`, then constant
+  (`schedule="constant"`) or a half cosine down to `lr * final_lr_factor` at step
+  `num_steps` (`schedule="cosine"`), constant after it. A float when nothing varies."""
   oc = optim_config
-  lr = oc.lr if oc.warmup_steps <= 0 else optax.linear_schedule(0.0, oc.lr, oc.warmup_steps)
+  if oc.schedule == "constant":
+    return oc.lr if oc.warmup_steps <= 0 else optax.linear_schedule(0.0, oc.lr, oc.warmup_steps)
+  warmup = max(int(oc.warmup_steps), 0)
+  return optax.warmup_cosine_decay_schedule(
+      0.0 if warmup else oc.lr, oc.lr, warmup, max(int(num_steps), warmup + 1),
+      end_value=oc.lr * oc.final_lr_factor)
+
+
+def make_optimizer(optim_config, num_steps: int = 0) -> optax.GradientTransformation:
+  """AdamW with global-norm clipping and the lr of `learning_rate` (num_steps: the
+  run's training.num_steps, where a cosine schedule ends)."""
+  oc = optim_config
+  lr = learning_rate(oc, num_steps)
   parts = [optax.clip_by_global_norm(oc.grad_clip)] if oc.grad_clip > 0 else []
   parts.append(optax.adamw(lr, b1=oc.b1, b2=oc.b2, weight_decay=oc.weight_decay))
   return optax.chain(*parts)

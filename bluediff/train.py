@@ -130,7 +130,7 @@ def build_experiment(config) -> Experiment:
   except ValueError as e:
     raise ConfigError(f"config.sampling.method: {e}") from None
   model = build_model(config.model, process.output_channels(spec.channels))
-  optimizer = step_lib.make_optimizer(config.optim)
+  optimizer = step_lib.make_optimizer(config.optim, config.training.num_steps)
   return Experiment(config, mesh, process, model, optimizer, image_shape,
                     sharding.replicated(mesh))
 

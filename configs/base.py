@@ -109,10 +109,12 @@ def get_config() -> ml_collections.ConfigDict:
   n.stats_seed = 0            # blue: seed of the masks
   n.red_exponent = 2.0        # red: power ~ 1 / |f|^exponent
 
-  # --- optim: AdamW with global-norm clipping and linear warmup.
+  # --- optim: AdamW with global-norm clipping, linear warmup, then a constant or cosine lr.
   c.optim = o = ml_collections.ConfigDict()
   o.lr = 1e-4
   o.warmup_steps = 0
+  o.schedule = "constant"     # after warmup: "constant" | "cosine" (half cosine to
+  o.final_lr_factor = 0.0     # lr x final_lr_factor at training.num_steps)
   o.weight_decay = 0.0
   o.b1 = 0.9
   o.b2 = 0.999

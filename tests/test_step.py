@@ -65,6 +65,26 @@ def test_optimizer_clips_and_warms_up(tiny_config):
   assert float(jnp.abs(upd["w"]).max()) == pytest.approx(0.1, rel=1e-3)  # Adam step * lr 1/10
 
 
+@pytest.mark.parametrize("warmup", [0, 10])
+def test_cosine_schedule_warms_up_then_follows_the_half_cosine(tiny_config, warmup):
+  """Oracle: lr_s = lr s / W during warm-up, then lr (f + (1 - f) (1 + cos(pi u)) / 2),
+  u = (s - W) / (N - W), and lr f from step N on."""
+  oc = tiny_config().optim
+  oc.lr, oc.warmup_steps, oc.schedule, oc.final_lr_factor = 2e-3, warmup, "cosine", 0.1
+  n = 100
+  sched = step_lib.learning_rate(oc, n)
+  for s in [0, 3, warmup, 37, 64, 99, n, 150]:
+    if s < warmup:
+      want = 2e-3 * s / warmup
+    else:
+      u = min((s - warmup) / (n - warmup), 1.0)
+      want = 2e-3 * (0.1 + 0.9 * (1 + np.cos(np.pi * u)) / 2)
+    assert float(sched(s)) == pytest.approx(want, rel=1e-5, abs=1e-12), s
+  oc.schedule = "constant"
+  assert float(step_lib.learning_rate(oc, n)(n)) == pytest.approx(2e-3) if warmup else \
+      step_lib.learning_rate(oc, n) == 2e-3
+
+
 def _ema_trajectory(n_steps, decay, **ema_kw):
   """Runs the real jitted train step of a 3-weight model; returns the params and EMA
   after every step (float64 numpy), and the initial params."""
