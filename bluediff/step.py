@@ -31,7 +31,7 @@ def learning_rate(optim_config, num_steps: int):
       end_value=oc.lr * oc.final_lr_factor)
 
 
-def make_optimizer(optim_config, num_steps: int = 0) -> optax.GradientTransformation:
+def make_optimizer(optim_config, num_steps: int) -> optax.GradientTransformation:
   """AdamW with global-norm clipping and the lr of `learning_rate` (num_steps: the
   run's training.num_steps, where a cosine schedule ends)."""
   oc = optim_config

@@ -40,6 +40,30 @@ def test_resumed_run_reproduces_the_uninterrupted_losses(tiny_config, uninterrup
     assert resumed[s] == pytest.approx(full[s], rel=1e-6), (s, resumed[s], full[s])
 
 
+def test_logged_rate_counts_the_steps_still_in_flight(tiny_config, tmp_path, monkeypatch):
+  """Steps run asynchronously: reading the metrics waits for those in flight, so the
+  interval is timed after that read. A clock that only moves while the metrics are
+  read (1 s each) must give steps_per_sec = steps in the interval / 1 s."""
+  import types
+
+  import bluediff.train as train_mod
+  clock = [0.0]
+
+  def device_get(x):
+    clock[0] += 1.0
+    return jax.device_get(x)
+
+  monkeypatch.setattr(train_mod, "jax", types.SimpleNamespace(
+      **{k: getattr(jax, k) for k in dir(jax) if not k.startswith("__") and k != "device_get"},
+      device_get=device_get))
+  monkeypatch.setattr(train_mod, "time", types.SimpleNamespace(
+      perf_counter=lambda: clock[0], time=__import__("time").time))
+  train(tiny_config(), str(tmp_path))
+  with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
+    rates = {r["step"]: r["steps_per_sec"] for r in map(json.loads, f)}
+  assert rates == {2: 2.0, 3: 1.0, 4: 1.0, 6: 2.0}
+
+
 def test_restore_round_trip_on_another_device_count(tiny_config, uninterrupted):
   c4, c1 = tiny_config(), tiny_config()
   c4.mesh.data, c1.mesh.data = 4, 1

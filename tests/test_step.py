@@ -56,7 +56,7 @@ def test_ema_update_closed_form():
 def test_optimizer_clips_and_warms_up(tiny_config):
   oc = tiny_config().optim
   oc.grad_clip, oc.warmup_steps, oc.lr = 1.0, 10, 1.0
-  opt = step_lib.make_optimizer(oc)
+  opt = step_lib.make_optimizer(oc, num_steps=1000)
   p = {"w": jnp.zeros(4)}
   s = opt.init(p)
   upd, s = opt.update({"w": jnp.full(4, 100.0)}, s, p)
@@ -169,7 +169,7 @@ def _adamw_np(grads, p0, lr, b1, b2, weight_decay=0.0, clip=0.0, eps=1e-8):
 
 def _run_optimizer(oc, p0, grads):
   import optax
-  opt = step_lib.make_optimizer(oc)
+  opt = step_lib.make_optimizer(oc, num_steps=1000)
   p = {k: jnp.asarray(v, jnp.float32) for k, v in p0.items()}
   s = opt.init(p)
   for g in grads:

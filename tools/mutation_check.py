@@ -343,6 +343,19 @@ MUTATIONS = [
        '  y, x = np.divmod(np.arange(h * w), w)',
        '  y, x = np.divmod(np.arange(h * w), h)',
        'tests/test_reference_values.py::test_circulant_covariance_is_the_dft_of_the_spectrum'),
+    _m('train: the logged rate is timed before the steps in flight finish', 'bluediff/train.py',
+       """        last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        elapsed = time.perf_counter() - t0
+""", """        elapsed = time.perf_counter() - t0
+        last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+""", 'tests/test_checkpoint.py::test_logged_rate_counts_the_steps_still_in_flight'),
+    _m('optimizer: the cosine ends warmup steps late (decay_steps excludes warmup)',
+       'bluediff/step.py', "0.0 if warmup else oc.lr, oc.lr, warmup, max(int(num_steps), warmup + 1),",
+       "0.0 if warmup else oc.lr, oc.lr, warmup, max(int(num_steps) + warmup, warmup + 1),",
+       'tests/test_step.py::test_cosine_schedule_warms_up_then_follows_the_half_cosine'),
+    _m('optimizer: the cosine goes down to 0, not lr x final_lr_factor', 'bluediff/step.py',
+       "end_value=oc.lr * oc.final_lr_factor)", "end_value=0.0)",
+       'tests/test_step.py::test_cosine_schedule_warms_up_then_follows_the_half_cosine'),
     _m('optimizer: element-wise instead of global-norm clipping', 'bluediff/step.py',
        '  parts = [optax.clip_by_global_norm(oc.grad_clip)] if oc.grad_clip > 0 else []',
        '  parts = [optax.clip(oc.grad_clip)] if oc.grad_clip > 0 else []',
