@@ -101,10 +101,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   need(0.0 <= o.final_lr_factor <= 1.0,
        f"config.optim.final_lr_factor={o.final_lr_factor} must lie in [0, 1]")
   size = config.data.image_size
+  patch = config.model.patch_size
+  need(patch >= 1 and size % patch == 0,
+       f"config.model.patch_size={patch} must be >= 1 and divide data.image_size={size}")
   levels = len(config.model.channel_mult)
-  need(size % (2 ** (levels - 1)) == 0,
-       f"config.data.image_size={size} must be divisible by 2**(len(model.channel_mult)-1)"
-       f"={2 ** (levels - 1)}")
+  need(size % (patch * 2 ** (levels - 1)) == 0,
+       f"config.data.image_size={size} must be divisible by model.patch_size * "
+       f"2**(len(model.channel_mult)-1)={patch * 2 ** (levels - 1)}")
   need(config.sampling.num_steps > 0, "config.sampling.num_steps must be positive")
   if config.process.name == "cold":
     g = config.degradation

@@ -36,6 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.out_channels = -1         # -1: derived from the process (e.g. two heads)
   m.dtype = "float32"         # compute dtype; parameters stay float32
   m.conv_algorithm = "auto"   # auto: Winograd for 3x3 convs on the CPU | direct: XLA's conv
+  m.patch_size = 1            # > 1: p x p patches folded into channels, the UNet at 1/p size
 
   # --- process: the diffusion / degradation process (bluediff.processes).
   c.process = p = ml_collections.ConfigDict()

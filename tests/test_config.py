@@ -53,6 +53,7 @@ def test_every_experiment_config_validates():
     ("optim.ema_every", 0, "ema_every"),
     ("optim.ema_start", -1, "ema_start"),
     ("optim.schedule", "linear", "optim.schedule"),
+    ("model.patch_size", 3, "patch_size"),
     ("optim.final_lr_factor", 1.5, "final_lr_factor"),
 ])
 def test_bad_values_are_rejected(tiny_config, field, value, match):

@@ -22,4 +22,5 @@ def build_model(model_config, out_channels: int):
       out_channels=mc.out_channels if mc.out_channels > 0 else out_channels,
       dtype=jnp.dtype(mc.dtype),
       conv_algorithm=mc.conv_algorithm,
+      patch_size=mc.patch_size,
   )

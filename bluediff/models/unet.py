@@ -84,12 +84,35 @@ class AttnBlock(nn.Module):
     return x + h.reshape(b, hh, ww, c)
 
 
+def fold_patches(x: jax.Array, p: int) -> jax.Array:
+  """[B, H, W, C] -> [B, H/p, W/p, p * p * C]: channel (i p + j) C + c of folded pixel
+  (y, x) is pixel (p y + i, p x + j), channel c."""
+  if p == 1:
+    return x
+  b, h, w, c = x.shape
+  x = x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(b, h // p, w // p, p * p * c)
+
+
+def unfold_patches(x: jax.Array, p: int) -> jax.Array:
+  """The inverse of `fold_patches`: [B, h, w, p * p * C] -> [B, h p, w p, C]."""
+  if p == 1:
+    return x
+  b, h, w, pc = x.shape
+  x = x.reshape(b, h, w, p, p, pc // (p * p)).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(b, h * p, w * p, pc // (p * p))
+
+
 class UNet(nn.Module):
   """DDPM-style UNet.
 
   channels: base width; channel_mult: width multiplier per level (one level
   per entry, downsampling by 2 between levels); attn_resolutions: the spatial
-  sizes (px) at which self-attention follows each res block.
+  sizes (px) at which self-attention follows each res block. patch_size p > 1: the
+  image [B, H, W, C] is folded into [B, H/p, W/p, C p^2] (each p x p patch becomes
+  one pixel's channels) before the first convolution and the output unfolded back,
+  so every level runs at 1/p of the resolution (attn_resolutions count folded
+  pixels): for data with little detail below p pixels (digits: 8x8 resized to 16x16).
   """
   channels: int = 64
   channel_mult: Sequence[int] = (1, 2, 2)
@@ -101,12 +124,13 @@ class UNet(nn.Module):
   out_channels: int = 1
   dtype: jnp.dtype = jnp.float32
   conv_algorithm: str = "auto"   # "auto" (Winograd on the CPU) | "direct": models/conv.py
+  patch_size: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, t: jax.Array, train: bool = False) -> jax.Array:
     assert x.ndim == 4 and t.shape == (x.shape[0],), (x.shape, t.shape)
     in_dtype = x.dtype
-    x = x.astype(self.dtype)
+    x = fold_patches(x.astype(self.dtype), self.patch_size)
     temb_dim = 4 * self.channels
     temb = timestep_embedding(t, self.channels)
     temb = nn.Dense(temb_dim, dtype=self.dtype)(temb)
@@ -146,5 +170,5 @@ class UNet(nn.Module):
     assert not skips
 
     h = nn.silu(GroupNorm(_groups(h.shape[-1], self.norm_groups), dtype=self.dtype)(h))
-    h = conv(self.out_channels, 3, kernel_init=nn.initializers.zeros)(h)
-    return h.astype(in_dtype)
+    h = conv(self.out_channels * self.patch_size ** 2, 3, kernel_init=nn.initializers.zeros)(h)
+    return unfold_patches(h, self.patch_size).astype(in_dtype)
