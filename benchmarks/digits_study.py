@@ -92,6 +92,10 @@ STUDIES = {
                 *HEUN32]),
             "ema 0.9995, heun 32": ("configs/digits.py",
                                     ["--config.optim.ema_decay=0.9995", *HEUN32]),
+            # the EMA warm-up min(decay, (1 + s) / (10 + s)) stays below 0.999 until step
+            # ~9000, so within 3600 steps the decay is the warm-up's; ema_start skips it
+            "ema 0.999 from step 100 (no warm-up), heun 32": (
+                "configs/digits.py", ["--config.optim.ema_start=100", *HEUN32]),
             "lr 3e-3, heun 32": ("configs/digits.py", ["--config.optim.lr=3e-3", *HEUN32]),
             "batch 128, half the steps, heun 32": (
                 "configs/digits.py", ["--config.training.batch_size=128", "HALF_STEPS", *HEUN32]),

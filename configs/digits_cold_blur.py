@@ -20,6 +20,7 @@ from configs import digits
 
 def get_config():
   c = digits.get_config()
+  c.training.num_steps = 2400   # this preset's measured budget (digits.py moved to 3600)
   c.process.name = "cold"
   c.process.time_scale = 1.0        # t / T (BUILD_NOTES "Time input study", cold arm)
   c.process.loss = "l1"

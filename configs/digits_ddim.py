@@ -11,6 +11,7 @@ from configs import digits
 
 def get_config():
   c = digits.get_config()
+  c.training.num_steps = 2400   # this preset's measured budget (digits.py moved to 3600)
   c.process.name = "ddpm"
   c.process.train_steps = 1000
   c.process.ddim_eta = 0.0

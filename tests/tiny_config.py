@@ -22,6 +22,7 @@ def get_config():
   c.training.grid_size = 8
   c.data.num_threads = 1
   c.data.prefetch = 2
+  c.sampling.method = "euler"     # one network call per step: the fewest compilations
   c.sampling.num_steps = 4
   c.sampling.batch_size = 8
   c.sampling.num_samples = 16
