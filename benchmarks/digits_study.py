@@ -136,7 +136,8 @@ def main():
   ap.add_argument("--seeds", default="0,1,2")
   ap.add_argument("--eval_samples", type=int, default=1000)
   ap.add_argument("--out", default="runs/study")
-  ap.add_argument("--only", default="", help="comma-separated variant names to run (default: all)")
+  ap.add_argument("--only", default="",
+                  help="variant names to run, separated by ';' (names hold commas; default: all)")
   ap.add_argument("--keep_samples", default="",
                   help="copy each run's scored samples.npz here (e.g. docs/studies/NAME), "
                        "so the table can be re-scored without retraining")
@@ -146,7 +147,10 @@ def main():
   metrics = study["metrics"]
   eval_samples = study.get("eval_samples", args.eval_samples)
   results, dirs = {}, []
-  wanted = set(filter(None, args.only.split(",")))
+  wanted = set(filter(None, (w.strip() for w in args.only.split(";"))))
+  unknown = wanted - set(study["variants"])
+  if unknown:
+    raise SystemExit(f"--only names no variant of {args.study!r}: {sorted(unknown)}")
   def slug_of(name):
     return "".join(ch for ch in name.replace(" ", "_") if ch.isalnum() or ch in "_-.=")
 
