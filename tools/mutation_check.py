@@ -349,6 +349,10 @@ MUTATIONS = [
 """, """        elapsed = time.perf_counter() - t0
         last = {k: float(v) for k, v in jax.device_get(metrics).items()}
 """, 'tests/test_checkpoint.py::test_logged_rate_counts_the_steps_still_in_flight'),
+    _m('unet: patches folded column-major (i, j swapped)', 'bluediff/models/unet.py',
+       "x = x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)",
+       "x = x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 4, 2, 5)",
+       'tests/test_unet.py::test_patches_fold_pixel_blocks_into_channels_and_back'),
     _m('optimizer: the cosine ends warmup steps late (decay_steps excludes warmup)',
        'bluediff/step.py', "0.0 if warmup else oc.lr, oc.lr, warmup, max(int(num_steps), warmup + 1),",
        "0.0 if warmup else oc.lr, oc.lr, warmup, max(int(num_steps) + warmup, warmup + 1),",
