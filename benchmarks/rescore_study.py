@@ -22,15 +22,7 @@ from bluediff import storage
 from bluediff.evaluate import digits_judge as dj
 from bluediff.evaluate.digits_kernel_judge import KERNEL_VERSION, evaluate_kernel
 from bluediff.evaluate.features import load_reference_images
-from bluediff.evaluate.spectra import radial_power_spectrum
-
-
-def spectral_log_error(images: np.ndarray, reference: np.ndarray) -> float:
-  """Mean |log10| ratio of the radial power spectra, as `--mode=evaluate`'s spectra metric."""
-  to_float = lambda u8: u8.astype(np.float64) / 127.5 - 1.0   # noqa: E731
-  _, p_samples = radial_power_spectrum(to_float(images))
-  _, p_data = radial_power_spectrum(to_float(reference))
-  return float(np.mean(np.abs(np.log10(p_samples / p_data))))
+from bluediff.evaluate.spectra import spectral_log_error
 
 
 def score_file(path: str, image_size: int) -> dict:

@@ -55,3 +55,13 @@ def test_plot_spectra_writes_a_png(tmp_path):
                       str(tmp_path / "spectra.png"))
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spectral_log_error_is_the_log_ratio_of_the_powers():
+  """Doubling a set multiplies its power at every radius by 4: the error is log10(4)."""
+  from bluediff.evaluate.spectra import spectral_log_error
+  x = np.random.default_rng(0).uniform(-0.5, 0.5, size=(8, 16, 16, 1))
+  assert spectral_log_error(2 * x, x) == pytest.approx(np.log10(4.0), rel=1e-9)
+  assert spectral_log_error(x, x) == 0.0
+  u8 = np.rint((x + 1) * 127.5).astype(np.uint8)      # integers are read as 0..255
+  assert spectral_log_error(u8, u8.astype(np.float64) / 127.5 - 1) == pytest.approx(0.0, abs=1e-12)

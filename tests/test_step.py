@@ -81,8 +81,11 @@ def test_cosine_schedule_warms_up_then_follows_the_half_cosine(tiny_config, warm
       want = 2e-3 * (0.1 + 0.9 * (1 + np.cos(np.pi * u)) / 2)
     assert float(sched(s)) == pytest.approx(want, rel=1e-5, abs=1e-12), s
   oc.schedule = "constant"
-  assert float(step_lib.learning_rate(oc, n)(n)) == pytest.approx(2e-3) if warmup else \
-      step_lib.learning_rate(oc, n) == 2e-3
+  constant = step_lib.learning_rate(oc, n)
+  if warmup:
+    assert float(constant(n)) == pytest.approx(2e-3)
+  else:
+    assert constant == 2e-3
 
 
 def _ema_trajectory(n_steps, decay, **ema_kw):

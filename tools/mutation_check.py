@@ -349,6 +349,9 @@ MUTATIONS = [
 """, """        elapsed = time.perf_counter() - t0
         last = {k: float(v) for k, v in jax.device_get(metrics).items()}
 """, 'tests/test_checkpoint.py::test_logged_rate_counts_the_steps_still_in_flight'),
+    _m('spectra: natural log in the spectral log error', 'bluediff/evaluate/spectra.py',
+       "np.mean(np.abs(np.log10(p_samples / p_data)))", "np.mean(np.abs(np.log(p_samples / p_data)))",
+       'tests/test_image_metrics.py::test_spectral_log_error_is_the_log_ratio_of_the_powers'),
     _m('unet: patches folded column-major (i, j swapped)', 'bluediff/models/unet.py',
        "x = x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 2, 4, 5)",
        "x = x.reshape(b, h // p, p, w // p, p, c).transpose(0, 1, 3, 4, 2, 5)",

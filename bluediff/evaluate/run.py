@@ -195,7 +195,7 @@ def _inception_score(ctx: EvalContext) -> dict:
 
 def _spectra(ctx: EvalContext) -> dict:
   """Spectra of samples vs data (and of the run's noise); scalar: mean |log10 ratio|."""
-  from bluediff.evaluate.spectra import plot_spectra, radial_power_spectrum
+  from bluediff.evaluate.spectra import plot_spectra, spectral_log_error
   real = ctx.reference_images
   to_float = lambda u8: u8.astype(np.float64) / 127.5 - 1.0   # noqa: E731
   curves = {"data": to_float(real), "samples": to_float(ctx.images)}
@@ -204,9 +204,7 @@ def _spectra(ctx: EvalContext) -> dict:
     curves[name] = np.asarray(field)
   ctx.plots["power spectra (samples, data, noise)"] = plot_spectra(
       curves, storage.join(ctx.outdir, "spectra.png"))
-  _, p_data = radial_power_spectrum(curves["data"])
-  _, p_samples = radial_power_spectrum(curves["samples"])
-  return {"spectral_log_error": float(np.mean(np.abs(np.log10(p_samples / p_data))))}
+  return {"spectral_log_error": spectral_log_error(curves["samples"], curves["data"])}
 
 
 def _restoration(ctx: EvalContext) -> dict:

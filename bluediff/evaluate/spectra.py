@@ -25,6 +25,16 @@ def radial_power_spectrum(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   return np.arange(len(counts))[keep], sums[keep] / counts[keep]
 
 
+def spectral_log_error(samples: np.ndarray, reference: np.ndarray) -> float:
+  """Mean |log10| ratio of two image sets' radial power spectra (uint8 [N, H, W, C] or
+  floats in [-1, 1]; the scale cancels only when both are given the same way)."""
+  to_float = lambda x: (np.asarray(x, np.float64) / 127.5 - 1.0   # noqa: E731
+                        if np.issubdtype(np.asarray(x).dtype, np.integer) else np.asarray(x))
+  _, p_samples = radial_power_spectrum(to_float(samples))
+  _, p_data = radial_power_spectrum(to_float(reference))
+  return float(np.mean(np.abs(np.log10(p_samples / p_data))))
+
+
 def plot_spectra(named_images: dict, path: str, title: str = "radially averaged power spectrum") -> str:
   """Log-log plot of the spectra of several image sets ({label: [B, H, W, C]})."""
   import matplotlib
