@@ -96,6 +96,9 @@ STUDIES = {
             # ~9000, so within 3600 steps the decay is the warm-up's; ema_start skips it
             "ema 0.999 from step 100 (no warm-up), heun 32": (
                 "configs/digits.py", ["--config.optim.ema_start=100", *HEUN32]),
+            # alpha ~ sigmoid(N(0, 1)) in training (the rectified-flow recipe of Esser et al.)
+            "logit-normal alpha, heun 32": (
+                "configs/digits.py", ["--config.process.alpha_sampling=logit_normal", *HEUN32]),
             "lr 3e-3, heun 32": ("configs/digits.py", ["--config.optim.lr=3e-3", *HEUN32]),
             "batch 128, half the steps, heun 32": (
                 "configs/digits.py", ["--config.training.batch_size=128", "HALF_STEPS", *HEUN32]),

@@ -137,6 +137,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
        f"config.process.sr_factor={sr} must be 0 or divide data.image_size={size}")
   need(sr == 0 or config.process.name in ("iadb", "blue_noise"),
        f"config.process.sr_factor is for iadb and blue_noise, not {config.process.name}")
+  from bluediff.processes.iadb import ALPHA_SAMPLINGS
+  need(p.alpha_sampling in ALPHA_SAMPLINGS,
+       f"config.process.alpha_sampling={p.alpha_sampling!r} is unknown; choose one of "
+       f"{list(ALPHA_SAMPLINGS)}")
+  need(p.alpha_sampling == "uniform" or p.name == "iadb",
+       f"config.process.alpha_sampling={p.alpha_sampling!r} is for iadb, not {p.name}")
 
 
 def config_from_dict(saved: dict, overrides: dict | None = None) -> ml_collections.ConfigDict:

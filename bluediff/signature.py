@@ -47,6 +47,7 @@ ROLES: dict[str, dict[str, str]] = {
         # cold generation trains the same restoration network; the prior only starts sampling
         "generate": SAMPLING, "prior_components": SAMPLING,
         "sr_factor": MEANING,
+        "alpha_sampling": TRAINING,
         "beta_start": MEANING, "beta_end": MEANING,
         "ddim_eta": SAMPLING, "ddpm_time_varying": MEANING,
     },

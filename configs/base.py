@@ -73,6 +73,9 @@ def get_config() -> ml_collections.ConfigDict:
   p.generate = False          # cold: unconditional generation from a prior over x_T
   p.prior_components = 10     # cold generation: Gaussian-mixture components (full covariance)
   p.sr_factor = 0             # iadb / blue_noise: > 0 = super-resolution by this factor
+  p.alpha_sampling = "uniform"  # iadb: the training alpha's law, uniform (the reference) |
+  #                             logit_normal (sigmoid of a standard normal: the middle, where
+  #                             D(x_a, a) is hardest, drawn more often; Esser et al. 2024)
   # ddpm: eps-prediction with linear betas over train_steps, DDIM sampling
   p.beta_start = 1e-4
   p.beta_end = 0.02

@@ -55,6 +55,7 @@ def test_every_experiment_config_validates():
     ("optim.schedule", "linear", "optim.schedule"),
     ("model.patch_size", 3, "patch_size"),
     ("optim.final_lr_factor", 1.5, "final_lr_factor"),
+    ("process.alpha_sampling", "beta", "alpha_sampling"),
 ])
 def test_bad_values_are_rejected(tiny_config, field, value, match):
   c = tiny_config()
@@ -62,6 +63,13 @@ def test_bad_values_are_rejected(tiny_config, field, value, match):
   c[section][name] = value
   with pytest.raises(ConfigError, match=match):
     validate(c, num_devices=4)
+
+
+def test_alpha_sampling_is_refused_outside_iadb(tiny_config):
+  c = tiny_config()
+  c.process.name, c.process.alpha_sampling = "ddpm", "logit_normal"
+  with pytest.raises(ConfigError, match="alpha_sampling='logit_normal' is for iadb"):
+    validate(c, num_devices=1)
 
 
 @pytest.mark.parametrize("override,match", [

@@ -377,6 +377,17 @@ def test_iadb_draws_alpha_uniform_and_eps_standard_normal():
   assert sps.kstest(eps, "norm").pvalue > 1e-3
 
 
+def test_iadb_logit_normal_alpha_is_the_sigmoid_of_a_standard_normal():
+  """Oracle: the law's own CDF, P(a <= u) = Phi(log(u / (1 - u))), from scipy."""
+  d = IADB(WhiteNoise(), alpha_sampling="logit_normal").draws(jax.random.key(0),
+                                                              jnp.zeros((N, 1, 1, 1)))
+  alpha = np.asarray(d["alpha"], np.float64)
+  assert 0 < alpha.min() and alpha.max() < 1
+  cdf = lambda u: sps.norm.cdf(np.log(u) - np.log1p(-u))   # noqa: E731
+  assert sps.kstest(alpha, cdf).pvalue > 1e-3
+  assert sps.kstest(alpha, "uniform").pvalue < 1e-6        # not the uniform law
+
+
 def _assert_uniform_steps(k, num_steps=T):
   """k integer-valued, every value of {1..T} drawn, counts consistent with uniform."""
   k = np.asarray(k)

@@ -3,7 +3,7 @@ from bluediff.noise import build_noise
 from bluediff.processes.base import Net, Process
 from bluediff.processes.blue import BLENDS, PARAMETRISATIONS, BlueNoiseDiffusion
 from bluediff.processes.ddpm import DDPM, linear_alpha_bar
-from bluediff.processes.iadb import IADB
+from bluediff.processes.iadb import ALPHA_SAMPLINGS, IADB
 from bluediff.processes.pairing import PAIRINGS
 from bluediff.processes.schedules import gamma_from_config
 
@@ -34,7 +34,8 @@ def build_process(config, num_shards: int = 1) -> Process:
                          generate=p.generate)
   noise = build_noise(config.noise, config.data.image_size)
   if p.name == "iadb":
-    return IADB(noise, time_scale=p.time_scale, sr_factor=p.sr_factor)
+    return IADB(noise, time_scale=p.time_scale, sr_factor=p.sr_factor,
+                alpha_sampling=_choice(p.alpha_sampling, ALPHA_SAMPLINGS, "alpha_sampling"))
   if p.name == "blur_diffusion":
     from bluediff.processes.blur_diffusion import build_blur_diffusion
     return build_blur_diffusion(config, noise)

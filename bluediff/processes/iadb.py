@@ -17,6 +17,17 @@ from bluediff.processes.base import (Net, Process, mean_squared, per_example,
                                      with_condition)
 
 
+ALPHA_SAMPLINGS = ("uniform", "logit_normal")
+
+
+def sample_alpha(key, n: int, law: str = "uniform") -> jax.Array:
+  """n training noise weights [n] in (0, 1): U[0, 1) (IADB) or sigmoid(N(0, 1))
+  ("logit_normal": density peaked at 1/2, thin tails towards pure data and pure noise)."""
+  if law == "logit_normal":
+    return jax.nn.sigmoid(jax.random.normal(key, (n,)))
+  return jax.random.uniform(key, (n,))
+
+
 def uniform_grid(num_steps: int) -> jax.Array:
   """Times a_T = 1 > ... > a_0 = 0 as a [num_steps + 1] array, a_k = k / T."""
   return jnp.linspace(0.0, 1.0, num_steps + 1)
@@ -63,6 +74,7 @@ class IADB(Process):
   noise: NoiseOperator
   time_scale: float = struct.field(pytree_node=False, default=1.0)
   sr_factor: int = struct.field(pytree_node=False, default=0)   # > 0: super-resolution
+  alpha_sampling: str = struct.field(pytree_node=False, default="uniform")
 
 
   @property
@@ -79,10 +91,10 @@ class IADB(Process):
 
   # --- training: random draws, then a pure function of them ----------------------
   def draws(self, key, x0) -> dict:
-    """The loss's randomness for clean images x0 [B, H, W, C]: alpha [B] ~ U[0, 1) and
-    white eps [B, H, W, C] (the noise is L eps, L = self.noise)."""
+    """The loss's randomness for clean images x0 [B, H, W, C]: alpha [B] ~ U[0, 1) (or
+    the law `alpha_sampling` names) and white eps [B, H, W, C] (the noise is L eps)."""
     k_alpha, k_eps = jax.random.split(key)
-    return {"alpha": jax.random.uniform(k_alpha, (x0.shape[0],)),
+    return {"alpha": sample_alpha(k_alpha, x0.shape[0], self.alpha_sampling),
             "eps": jax.random.normal(k_eps, x0.shape)}
 
   def loss_from_draws(self, net: Net, x0, draws):
