@@ -21,7 +21,7 @@ from timing import best_seconds   # benchmarks/timing.py
 
 from bluediff import sharding
 from bluediff.processes import build_process
-from bluediff.train import build_experiment
+from bluediff.experiment import build_experiment
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/digits_tv.py")
 _FULL_ITERS = flags.DEFINE_integer("full_iters", 10, "iterations of the full step")

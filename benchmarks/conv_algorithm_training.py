@@ -15,7 +15,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from bluediff.data.pipeline import train_iterator
-from bluediff.train import build_experiment
+from bluediff.experiment import build_experiment
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/digits.py")
 _STEPS = flags.DEFINE_integer("steps", 60, "training steps per run")

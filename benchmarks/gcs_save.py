@@ -58,7 +58,7 @@ def main():
     from bluediff import storage
     from bluediff.checkpoint import Checkpointer
     from bluediff.config import load_config_file
-    from bluediff.train import build_experiment
+    from bluediff.experiment import build_experiment
     config = load_config_file(args.config)
     exp = build_experiment(config)
     state = exp.init_state(0)

@@ -14,7 +14,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from bluediff import step as step_lib
-from bluediff.train import build_experiment
+from bluediff.experiment import build_experiment
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/cifar_tv.py")
 _BATCH = flags.DEFINE_integer("batch", 8, "images per sampler call")

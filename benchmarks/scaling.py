@@ -35,7 +35,7 @@ def child(args) -> None:
   from jax.sharding import NamedSharding, PartitionSpec as P
   from bluediff import sharding
   from bluediff.config import load_config_file
-  from bluediff.train import build_experiment
+  from bluediff.experiment import build_experiment
 
   config = load_config_file(args.config)
   config.training.batch_size = args.batch or config.training.batch_size
@@ -103,7 +103,7 @@ def checkpoint_times(config_path: str) -> dict:
   import jax
   from bluediff.checkpoint import Checkpointer
   from bluediff.config import load_config_file
-  from bluediff.train import build_experiment
+  from bluediff.experiment import build_experiment
 
   config = load_config_file(config_path)
   exp = build_experiment(config)

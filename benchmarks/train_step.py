@@ -34,7 +34,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from bluediff import sharding
-from bluediff.train import build_experiment
+from bluediff.experiment import build_experiment
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config (a preset sets one)")
 _PRESET = flags.DEFINE_enum("preset", "ddpm32", ["ddpm32", "blue64", "none"],

@@ -11,7 +11,7 @@ import time
 import jax
 
 from bluediff import sharding
-from bluediff.train import build_experiment
+from bluediff.experiment import build_experiment
 from configs import digits
 
 

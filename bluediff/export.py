@@ -54,7 +54,7 @@ def export(config, workdir: str, out_dir: str = "", step: int | None = None,
   from safetensors.numpy import save
 
   from bluediff.sampling import load_params
-  from bluediff.train import build_experiment
+  from bluediff.experiment import build_experiment
   exp = build_experiment(config)
   params, restored = load_params(exp, workdir, step, use_ema)
   out_dir = str(storage.run_path(out_dir or storage.join(workdir, "export")))

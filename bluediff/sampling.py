@@ -10,7 +10,7 @@ from bluediff.checkpoint import Checkpointer
 from bluediff.config import ConfigError
 from bluediff.data.sources import load_split, to_uint8
 from bluediff.images import save_grid
-from bluediff.train import Experiment, attach_run_state, build_experiment, restore_or_init
+from bluediff.experiment import Experiment, attach_run_state, build_experiment, restore_or_init
 
 
 def load_params(exp: Experiment, workdir: str, step: int | None = None, use_ema: bool = True):

@@ -37,7 +37,7 @@ def main():
   train(c, workdir)
   if sys.argv[4:] == ["restore"]:
     from bluediff.checkpoint import Checkpointer
-    from bluediff.train import build_experiment, restore_or_init
+    from bluediff.experiment import build_experiment, restore_or_init
     exp = build_experiment(c)
     with Checkpointer(storage.join(workdir, "checkpoints"), read_only=True) as ckpt:
       state, _, step = restore_or_init(exp, ckpt)

@@ -155,7 +155,8 @@ def test_trains_in_the_loop_and_checkpoints_pin_the_root(tiny_config, tmp_path):
   import json
   import os
   from bluediff.checkpoint import CheckpointMismatchError, Checkpointer
-  from bluediff.train import build_experiment, restore_or_init, train
+  from bluediff.experiment import build_experiment, restore_or_init
+  from bluediff.train import train
   c = tiny_config()
   c.process.name, c.process.pairing = "blue_noise", "greedy"
   c.noise.kind, c.noise.root = "blue", "cholesky"
@@ -231,7 +232,8 @@ def test_per_shard_pairing_stays_inside_each_shard():
 def test_learned_gamma_trains_is_clamped_checkpointed_and_used_for_sampling(tiny_config, tmp_path):
   import json
   from bluediff.sampling import load_params
-  from bluediff.train import build_experiment, train
+  from bluediff.experiment import build_experiment
+  from bluediff.train import train
   c = tiny_config()
   c.process.name, c.process.learn_gamma, c.process.learn_lr = "blue_noise", True, 0.05
   c.process.gamma, c.process.gamma_start, c.process.gamma_end, c.process.gamma_tau = \

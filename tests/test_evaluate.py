@@ -33,7 +33,7 @@ def evaluation(random_weights, tiny_config, tmp_path_factory):
   """Evaluates 64 held-out digits against the same 64 as the reference, and noise."""
   from bluediff.data.sources import load_split, to_uint8
   from bluediff.evaluate import run
-  from bluediff.train import build_experiment
+  from bluediff.experiment import build_experiment
   c = tiny_config()
   c.eval.metrics = ("fid", "kid", "precision_recall", "inception_score", "spectra")
   c.eval.inception_weights = random_weights
@@ -139,7 +139,7 @@ def test_reference_split_and_count_are_recorded_and_a_small_one_warned(
   """digits' training split holds 1438 images (10000 asked): metrics.json, the report
   and the cache key say so, and one printed line warns."""
   from bluediff.evaluate import run
-  from bluediff.train import build_experiment
+  from bluediff.experiment import build_experiment
   monkeypatch.setenv("BLUEDIFF_CACHE", str(tmp_path / "cache"))
   fake = _PixelFeatures(16 * 16)
   monkeypatch.setattr(run.EvalContext, "inception", property(lambda self: fake))

@@ -15,7 +15,8 @@ import bluediff
 def test_export_samples_identically_to_the_checkpoint(tiny_config, tmp_path, variant):
   from bluediff.export import export
   from bluediff.sampling import load_params
-  from bluediff.train import build_experiment, train
+  from bluediff.experiment import build_experiment
+  from bluediff.train import train
   c = tiny_config()
   if variant == "blue_cholesky":
     c.process.name, c.noise.kind, c.noise.root = "blue_noise", "blue", "cholesky"

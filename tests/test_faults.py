@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from bluediff.checkpoint import Checkpointer
-from bluediff.train import build_experiment, restore_or_init, train
+from bluediff.experiment import build_experiment, restore_or_init
+from bluediff.train import train
 
 
 @pytest.fixture(scope="module")

@@ -160,7 +160,8 @@ def test_train_and_resume_in_process_on_gs(gcs, tiny_config):
   is one whole object that ends at the last step."""
   import os
   from bluediff.sampling import load_params
-  from bluediff.train import build_experiment, train
+  from bluediff.experiment import build_experiment
+  from bluediff.train import train
   wd = gcs.path("inproc")
   c = tiny_config()
   c.training.num_steps, c.training.checkpoint_every, c.training.log_every = 4, 2, 2
@@ -276,7 +277,7 @@ def test_two_processes_write_one_gs_checkpoint_and_restore_it(gcs, tiny_config, 
   shards of each step into the same objects' prefix, process 0 seals it, and both
   restore the same parameters, which this (third) process restores too."""
   import socket
-  from bluediff.train import build_experiment, restore_or_init
+  from bluediff.experiment import build_experiment, restore_or_init
   wd = gcs.path("multi")
   env = gcs.subprocess_env(subprocess_env)
   env.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")

@@ -56,7 +56,7 @@ def test_a_kernel_follows_lecun_normal_and_the_seed_decides_it():
 
 
 def test_the_train_state_is_drawn_from_the_seed(tiny_config):
-  from bluediff.train import build_experiment
+  from bluediff.experiment import build_experiment
   exp = build_experiment(tiny_config())
   a, b, c = (exp.init_state(s).params for s in (0, 0, 1))
   for x, y, z in zip(*(jax.tree.leaves(p) for p in (a, b, c))):

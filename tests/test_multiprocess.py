@@ -11,7 +11,8 @@ import pytest
 
 from bluediff.checkpoint import Checkpointer
 from bluediff.data import pipeline
-from bluediff.train import build_experiment, restore_or_init, train
+from bluediff.experiment import build_experiment, restore_or_init
+from bluediff.train import train
 
 
 def _free_port() -> int:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bluediff import sharding, step as step_lib
-from bluediff.train import build_experiment
+from bluediff.experiment import build_experiment
 
 
 def run_steps(config, n_steps, images):

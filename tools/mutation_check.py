@@ -398,7 +398,7 @@ MUTATIONS = [
        'batch["image"][:, :, ::-1], batch["image"])',
        'batch["image"][:, ::-1], batch["image"])',
        'tests/test_data.py::test_random_flip_mirrors_the_width_axis'),
-    _m('train: on_nan flag inverted', 'bluediff/train.py',
+    _m('train: on_nan flag inverted', 'bluediff/experiment.py',
        'skip_nonfinite=self.config.training.on_nan == "skip",',
        'skip_nonfinite=self.config.training.on_nan == "stop",',
        'tests/test_faults.py::test_on_nan_skip_reaches_the_train_step'),

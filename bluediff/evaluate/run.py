@@ -29,7 +29,7 @@ from bluediff.config import ConfigError
 from bluediff.data.sources import check_prepared, to_uint8
 from bluediff.images import save_grid
 from bluediff.sampling import generate, load_params, restore
-from bluediff.train import Experiment, build_experiment
+from bluediff.experiment import Experiment, build_experiment
 
 INCEPTION_METRICS = ("fid", "kid", "precision_recall", "inception_score")
 MIN_REFERENCE = 10_000   # fewer reference images: a rank-deficient 2048-d covariance
