@@ -29,8 +29,6 @@ import json
 FORMAT = 3
 MEANING, TRAINING, SAMPLING = "meaning", "training", "sampling"
 
-_GAMMA = ("gamma", "gamma_start", "gamma_end", "gamma_tau", "gamma_value", "learn_gamma")
-
 #: every field of config.process and config.degradation, by role.
 ROLES: dict[str, dict[str, str]] = {
     "process": {
@@ -78,40 +76,17 @@ MODEL_NOT_MEANING = ("dtype", "conv_algorithm", "dropout")
 
 
 def relevant(config) -> tuple[str, ...]:
-  """The meaning fields, as "section.field", that config's process reads."""
-  p = config.process
-  name = p.name
-  if name == "iadb":
-    fields = ("time_scale", "sr_factor")
-  elif name == "blue_noise":
-    fields = ("time_scale", "sr_factor", "blend", "parametrisation", "heads",
-              "train_steps") + _GAMMA
-  elif name == "ddpm":
-    fields = ("time_scale", "train_steps", "beta_start", "beta_end", "ddpm_time_varying")
-    if p.ddpm_time_varying:
-      fields += _GAMMA[:-1]                       # no learned gamma in DDPM
-  elif name == "cold":
-    kind = config.degradation.kind
-    return ("process.time_scale", "degradation.kind") + tuple(
-        f"degradation.{f}" for f in DEGRADATION_FIELDS.get(kind, ()))
-  elif name == "blur_diffusion":
-    fields = ("time_scale", "train_steps")
-    if p.blur_schedule == "hoogeboom":            # its own alpha_t and blur: nothing else read
-      fields += ("blur_schedule", "hoogeboom_s_max")
-    else:
-      fields += ("beta_start", "beta_end", "basis", "blur_schedule", "blur_s0", "blur_s_max",
-                 "blur_f_max")
-      if p.basis == "svd" or p.blur_d == "discrete":
-        fields += ("blur_kernel_size",)
-      if p.basis == "dct":
-        fields += ("blur_d",)
-  else:
-    raise ValueError(f"config.process.name={name!r} is unknown")
-  return tuple(f"process.{f}" for f in fields)
+  """The meaning fields, as "section.field", that config's process reads (each process
+  module's `meaning_fields`)."""
+  from bluediff.processes import process_module
+  return tuple(process_module(config.process.name).meaning_fields(config))
 
 
-#: which processes read config.noise (cold diffusion's corruption is its degradation).
-READS_NOISE = ("iadb", "blue_noise", "ddpm", "blur_diffusion")
+def reads_noise(config) -> bool:
+  """Whether config.noise is part of what config's process's network means."""
+  from bluediff.processes import process_module
+  return process_module(config.process.name).READS_NOISE
+
 
 #: what format-1 code fed the network by default, as (field, value, override restoring it),
 #: for format-1 checkpoints without their training config; and the configurations whose
@@ -166,7 +141,7 @@ def model_signature(config, noise_digest: str = "", time_scale: float | None = N
       "noise_digest": noise_digest,
       "process": config.process.name,
       "fields": meaning_fields(config, time_scale),
-      "noise": _plain(config.noise.to_dict()) if config.process.name in READS_NOISE else {},
+      "noise": _plain(config.noise.to_dict()) if reads_noise(config) else {},
       "model": {k: v for k, v in json.loads(config.model.to_json()).items()
                 if k not in MODEL_NOT_MEANING},
       "image_size": config.data.image_size,

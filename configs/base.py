@@ -38,12 +38,17 @@ def get_config() -> ml_collections.ConfigDict:
   m.conv_algorithm = "auto"   # auto: Winograd for 3x3 convs on the CPU | direct: XLA's conv
   m.patch_size = 1            # > 1: p x p patches folded into channels, the UNet at 1/p size
 
-  # --- process: the diffusion / degradation process (bluediff.processes).
+  # --- process: the diffusion / degradation process (bluediff.processes). One flat section
+  # (so `--config.process.FIELD=` reaches any field), grouped by the process that reads each;
+  # each process module's `from_config` reads its own and `meaning_fields` names them.
   c.process = p = ml_collections.ConfigDict()
-  p.name = "iadb"             # iadb | blue_noise
+  p.name = "iadb"             # iadb | blue_noise | ddpm | cold | blur_diffusion
   p.time_scale = 1.0          # the network sees t * time_scale, t in [0, 1] (1: IADB's raw alpha,
   #                             as its reference); the IADB, blue-noise, DDPM and blur presets
   #                             use 1000 (BUILD_NOTES "Time input study"), the cold ones 1
+  # iadb (methods.md §1): the training alpha's law, uniform (the reference) | logit_normal
+  # (the sigmoid of a standard normal: mid-alpha, where D(x_a, a) is hardest, drawn more often)
+  p.alpha_sampling = "uniform"
   # blue_noise (methods.md §2): L_t = g_t I + (1 - g_t) L_b, L_b from config.noise
   p.gamma = "sigmoid"         # sigmoid | linear | cosine | constant (white fraction g(t))
   p.gamma_start = 0.0         # st
@@ -73,9 +78,6 @@ def get_config() -> ml_collections.ConfigDict:
   p.generate = False          # cold: unconditional generation from a prior over x_T
   p.prior_components = 10     # cold generation: Gaussian-mixture components (full covariance)
   p.sr_factor = 0             # iadb / blue_noise: > 0 = super-resolution by this factor
-  p.alpha_sampling = "uniform"  # iadb: the training alpha's law, uniform (the reference) |
-  #                             logit_normal (sigmoid of a standard normal: the middle, where
-  #                             D(x_a, a) is hardest, drawn more often; Esser et al. 2024)
   # ddpm: eps-prediction with linear betas over train_steps, DDIM sampling
   p.beta_start = 1e-4
   p.beta_end = 0.02

@@ -20,7 +20,9 @@ def test_every_process_and_degradation_field_is_classified():
     assert set(sig.ROLES[section].values()) <= {sig.MEANING, sig.TRAINING, sig.SAMPLING}
   # every meaning field of the process section is read by some process configuration
   seen = set()
-  for process in ("iadb", "blue_noise", "ddpm", "cold", "blur_diffusion"):
+  from bluediff.processes import PROCESSES
+  assert set(PROCESSES) == {"iadb", "blue_noise", "ddpm", "cold", "blur_diffusion"}
+  for process in PROCESSES:
     for extra in ({}, {"process__ddpm_time_varying": True}, {"process__blur_schedule": "hoogeboom"},
                   {"process__basis": "svd"}, {"process__blur_d": "discrete"}):
       c = _config(process, **extra)

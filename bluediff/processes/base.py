@@ -119,3 +119,10 @@ def per_example(t: jax.Array, ndim: int = 4) -> jax.Array:
 def mean_squared(x: jax.Array) -> jax.Array:
   """Mean over every element (pixels and the global batch)."""
   return jnp.mean(jnp.square(x))
+
+
+def choice(value, options, field: str):
+  """value, if it is one of options; else a ValueError naming config.process.<field>."""
+  if value not in options:
+    raise ValueError(f"config.process.{field}={value!r} is unknown; choose one of {list(options)}")
+  return value

@@ -223,3 +223,30 @@ class BlueNoiseDiffusion(Process):
     def euler(i, x):
       return self.euler_step(net, x, grid[num_steps - i], grid[num_steps - i - 1])
     return jax.lax.fori_loop(0, num_steps, euler, x)
+
+
+# --- from a config (bluediff.processes.build_process) -----------------------------------
+READS_NOISE = True
+GAMMA_FIELDS = ("gamma", "gamma_start", "gamma_end", "gamma_tau", "gamma_value", "learn_gamma")
+
+
+def meaning_fields(config) -> tuple[str, ...]:
+  """The config fields that change what a blue-noise network sees or predicts."""
+  return tuple(f"process.{f}" for f in ("time_scale", "sr_factor", "blend", "parametrisation",
+                                        "heads", "train_steps") + GAMMA_FIELDS)
+
+
+def from_config(config, noise: NoiseOperator, num_shards: int = 1) -> BlueNoiseDiffusion:
+  """num_shards: device shards of the batch (pairing_scope="shard" pairs within each)."""
+  from bluediff.processes.base import choice
+  from bluediff.processes.schedules import gamma_from_config
+  p = config.process
+  scope = choice(p.pairing_scope, ("global", "shard"), "pairing_scope")
+  return BlueNoiseDiffusion(
+      noise, gamma_from_config(p),
+      blend=choice(p.blend, BLENDS, "blend"),
+      parametrisation=choice(p.parametrisation, PARAMETRISATIONS, "parametrisation"),
+      heads=choice(p.heads, (1, 2), "heads"), train_steps=p.train_steps,
+      antithetic=p.antithetic, pairing=choice(p.pairing, pairing_lib.PAIRINGS, "pairing"),
+      pairing_groups=num_shards if scope == "shard" else 1,
+      time_scale=p.time_scale, sr_factor=p.sr_factor, learn_gamma=p.learn_gamma)

@@ -305,3 +305,27 @@ def build_blur_diffusion(config, noise: NoiseOperator) -> BlurDiffusion:
   tables = blur_tables(linear_log_abar(n, p.beta_start, p.beta_end), cum_f,
                        np.log(np.clip(d, 1e-12, None)))
   return BlurDiffusion(basis, tables, noise, p.time_scale, p.x0_min_abar)
+
+
+# --- from a config (bluediff.processes.build_process) -----------------------------------
+READS_NOISE = True
+
+
+def meaning_fields(config) -> tuple[str, ...]:
+  """The config fields the built tables depend on: hoogeboom reads only its own."""
+  p = config.process
+  fields = ("time_scale", "train_steps")
+  if p.blur_schedule == "hoogeboom":
+    fields += ("blur_schedule", "hoogeboom_s_max")
+  else:
+    fields += ("beta_start", "beta_end", "basis", "blur_schedule", "blur_s0", "blur_s_max",
+               "blur_f_max")
+    if p.basis == "svd" or p.blur_d == "discrete":
+      fields += ("blur_kernel_size",)
+    if p.basis == "dct":
+      fields += ("blur_d",)
+  return tuple(f"process.{f}" for f in fields)
+
+
+def from_config(config, noise: NoiseOperator, num_shards: int = 1) -> BlurDiffusion:
+  return build_blur_diffusion(config, noise)

@@ -117,3 +117,23 @@ class ColdDiffusion(Process):
     keys = per_image_keys(key, b)
     t = self.num_steps
     return jax.lax.fori_loop(0, t, lambda i, x: self.step(net, x, t - i, keys, method), cond)
+
+
+# --- from a config (bluediff.processes.build_process) -----------------------------------
+READS_NOISE = False          # the corruption is config.degradation's, not config.noise
+
+
+def meaning_fields(config) -> tuple[str, ...]:
+  """The time input and the degradation's own fields (those its kind reads)."""
+  from bluediff.signature import DEGRADATION_FIELDS
+  kind = config.degradation.kind
+  return ("process.time_scale", "degradation.kind") + tuple(
+      f"degradation.{f}" for f in DEGRADATION_FIELDS.get(kind, ()))
+
+
+def from_config(config, noise=None, num_shards: int = 1) -> ColdDiffusion:
+  from bluediff.processes.base import choice
+  p = config.process
+  return ColdDiffusion(dg.build_degradation(config.degradation, config.data.image_size),
+                       loss_kind=choice(p.loss, LOSSES, "loss"), time_scale=p.time_scale,
+                       generate=p.generate)

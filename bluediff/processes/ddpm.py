@@ -152,3 +152,25 @@ class DDPM(Process):
       return self.ddim_step(net, x, grid[num_steps - i], grid[num_steps - i - 1],
                             jax.random.fold_in(k_loop, i))
     return jax.lax.fori_loop(0, num_steps, body, x)
+
+
+# --- from a config (bluediff.processes.build_process) -----------------------------------
+READS_NOISE = True
+
+
+def meaning_fields(config) -> tuple[str, ...]:
+  """The config fields that change what a DDPM network sees or predicts (the
+  time-varying variant also reads gamma; DDPM learns no gamma)."""
+  from bluediff.processes.blue import GAMMA_FIELDS
+  fields = ("time_scale", "train_steps", "beta_start", "beta_end", "ddpm_time_varying")
+  if config.process.ddpm_time_varying:
+    fields += GAMMA_FIELDS[:-1]
+  return tuple(f"process.{f}" for f in fields)
+
+
+def from_config(config, noise: NoiseOperator, num_shards: int = 1) -> DDPM:
+  from bluediff.processes.schedules import gamma_from_config
+  p = config.process
+  abar = jnp.asarray(linear_alpha_bar(p.train_steps, p.beta_start, p.beta_end), jnp.float32)
+  return DDPM(noise, gamma_from_config(p), abar, eta=p.ddim_eta,
+              time_varying=p.ddpm_time_varying, time_scale=p.time_scale)

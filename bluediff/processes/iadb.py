@@ -123,3 +123,19 @@ class IADB(Process):
     net = with_condition(net, cond)
     x = self.noise(key, shape)
     return integrate_ode(self.velocity(net), x, uniform_grid(num_steps), method)
+
+
+# --- from a config (bluediff.processes.build_process) -----------------------------------
+READS_NOISE = True
+
+
+def meaning_fields(config) -> tuple[str, ...]:
+  """The config fields that change what an IADB network sees or predicts."""
+  return ("process.time_scale", "process.sr_factor")
+
+
+def from_config(config, noise: NoiseOperator, num_shards: int = 1) -> IADB:
+  from bluediff.processes.base import choice
+  p = config.process
+  return IADB(noise, time_scale=p.time_scale, sr_factor=p.sr_factor,
+              alpha_sampling=choice(p.alpha_sampling, ALPHA_SAMPLINGS, "alpha_sampling"))
