@@ -200,3 +200,23 @@ def test_fixed_noise_and_blend_keep_one_draw_per_trajectory():
   assert any(np.allclose(picked[0], t) for t in np.asarray(targets))
   np.testing.assert_allclose(end, picked * np.sqrt(1 - float(noise.alpha_bar[100])) +
                              np.asarray(x0) * np.sqrt(float(noise.alpha_bar[100])), atol=1e-5)
+
+
+def test_blend_targets_are_the_second_datasets_images_read_by_the_cold_builder():
+  """The degradation reads no data: the cold builder hands it the split's first
+  `blend_targets` images, and without them it refuses in one line."""
+  from configs import base
+  from bluediff.data.sources import load_split
+  from bluediff.processes import build_process
+  c = base.get_config()
+  c.data.image_size = 16
+  c.process.name = "cold"
+  g = c.degradation
+  g.kind, g.blend_dataset, g.blend_split, g.blend_targets, g.num_steps = (
+      "blend", "digits", "test", 7, 10)
+  expected, _ = load_split("digits", "test", 16, "")
+  process = build_process(c)
+  np.testing.assert_array_equal(np.asarray(process.degradation.targets), expected[:7])
+  assert process.degradation.num_steps == 10
+  with pytest.raises(ValueError, match="needs its targets"):
+    dg.build_degradation(g, 16)

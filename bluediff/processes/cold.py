@@ -133,7 +133,11 @@ def meaning_fields(config) -> tuple[str, ...]:
 
 def from_config(config, noise=None, num_shards: int = 1) -> ColdDiffusion:
   from bluediff.processes.base import choice
-  p = config.process
-  return ColdDiffusion(dg.build_degradation(config.degradation, config.data.image_size),
+  p, g, size = config.process, config.degradation, config.data.image_size
+  targets = None
+  if g.kind == "blend":          # the second dataset is data: read here, not by the degradation
+    from bluediff.data.sources import load_split
+    targets, _ = load_split(g.blend_dataset, g.blend_split, size, g.blend_data_dir)
+  return ColdDiffusion(dg.build_degradation(g, size, blend_targets=targets),
                        loss_kind=choice(p.loss, LOSSES, "loss"), time_scale=p.time_scale,
                        generate=p.generate)
