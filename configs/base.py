@@ -125,7 +125,9 @@ def get_config() -> ml_collections.ConfigDict:
   o.b1 = 0.9
   o.b2 = 0.999
   o.grad_clip = 1.0           # 0 disables clipping
-  o.ema_decay = 0.999         # 0 disables EMA (ema_params == params)
+  o.ema_decay = 0.999         # 0 disables EMA (ema_params == params). The warm-up caps step s's
+  #                             decay at (1 + s) / (10 + s) (a ~s/9-step horizon), which stays
+  #                             under 0.999 until s ~ 9000: shorter runs see the warm-up's decay
   o.ema_every = 1             # update the EMA on steps s with s % ema_every == 0 (s from 0)
   o.ema_start = 0             # > 0: EMA = params on those steps while s < ema_start, then constant
   #                             decay (the cold reference: 10, 2000); 0: from step 0, with warm-up
