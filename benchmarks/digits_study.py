@@ -28,7 +28,8 @@ HEUN32 = ["--config.sampling.method=heun", "--config.sampling.num_steps=32"]
 STUDIES = {
     "blue": {
         "variants": {
-            "iadb (white)": ("configs/digits.py", []),
+            # the uniform alpha of every arm (digits.py trains logit-normal since session 12)
+            "iadb (white)": ("configs/digits.py", ["--config.process.alpha_sampling=uniform"]),
             "blue only": ("configs/digits_blue.py", []),
             "white->blue fft": ("configs/digits_tv.py", []),
             "white->blue cholesky": ("configs/digits_tv.py", ["--config.noise.root=cholesky"]),
@@ -56,7 +57,8 @@ STUDIES = {
     # issue 15 item 4: the network's time input, t x 1 (the old default) vs t x 1000,
     # for every arm that samples on digits (IADB and time-varying share one input).
     "time_scale": {
-        "variants": {f"{arm} x{scale:g}": (config, [f"--config.process.time_scale={scale}"])
+        "variants": {f"{arm} x{scale:g}": (config, [f"--config.process.time_scale={scale}",
+                                                    "--config.process.alpha_sampling=uniform"])
                      for arm, config in (("iadb", "configs/digits.py"),
                                          ("tv", "configs/digits_tv.py"),
                                          ("ddpm", "configs/digits_ddim.py"),

@@ -142,7 +142,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
        f"config.process.alpha_sampling={p.alpha_sampling!r} is unknown; choose one of "
        f"{list(ALPHA_SAMPLINGS)}")
   need(p.alpha_sampling == "uniform" or p.name == "iadb",
-       f"config.process.alpha_sampling={p.alpha_sampling!r} is for iadb, not {p.name}")
+       f"config.process.alpha_sampling={p.alpha_sampling!r} is for iadb, not {p.name}; "
+       "add --config.process.alpha_sampling=uniform")
 
 
 def config_from_dict(saved: dict, overrides: dict | None = None) -> ml_collections.ConfigDict:

@@ -181,6 +181,7 @@ def use_time_varying_blue(c: ml_collections.ConfigDict) -> ml_collections.Config
   """The blue-noise paper's recipe on any base config: white->blue noise with the sigmoid
   gamma (st 0, en 3, tau 1000 ~ linear), two grid-free heads, greedy pairing, FFT root."""
   c.process.name = "blue_noise"
+  c.process.alpha_sampling = "uniform"   # an IADB-only lever
   c.process.gamma = "sigmoid"
   c.process.gamma_start, c.process.gamma_end, c.process.gamma_tau = 0.0, 3.0, 1000.0
   c.process.pairing = "greedy"

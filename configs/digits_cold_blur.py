@@ -22,6 +22,7 @@ def get_config():
   c = digits.get_config()
   c.training.num_steps = 2400   # this preset's measured budget (digits.py moved to 3600)
   c.process.name = "cold"
+  c.process.alpha_sampling = "uniform"   # digits.py's logit-normal alpha is IADB's lever alone
   c.process.time_scale = 1.0        # t / T (BUILD_NOTES "Time input study", cold arm)
   c.process.loss = "l1"
   c.degradation.kind = "blur"

@@ -12,6 +12,9 @@ def get_config():
   c.model.num_res_blocks = 1
   c.model.attn_resolutions = (8,)
   c.model.norm_groups = 4
+  # The tests switch process.name freely; logit-normal alpha is IADB-only (its own test
+  # is in test_oracles), so the shared tiny config draws alpha uniformly.
+  c.process.alpha_sampling = "uniform"
   c.optim.lr = 1e-3
   c.optim.warmup_steps = 2
   c.optim.ema_decay = 0.9
