@@ -92,6 +92,12 @@ STUDIES = {
                 "--config.model.patch_size=2", "--config.model.channels=32",
                 "--config.model.channel_mult=(1,2)", "--config.training.num_steps=6000",
                 *HEUN32]),
+            # with the logit-normal default (session 12): ~3100 default steps' wall time,
+            # to see whether the patched UNet buys the 8-minute budget its margin
+            "patch 2, 4500 steps, heun 32": ("configs/digits.py", [
+                "--config.model.patch_size=2", "--config.model.channels=32",
+                "--config.model.channel_mult=(1,2)", "--config.training.num_steps=4500",
+                *HEUN32]),
             "ema 0.9995, heun 32": ("configs/digits.py",
                                     ["--config.optim.ema_decay=0.9995", *HEUN32]),
             # the EMA warm-up min(decay, (1 + s) / (10 + s)) stays below 0.999 until step
