@@ -22,14 +22,18 @@ import sys
 import numpy as np
 
 HEUN32 = ["--config.sampling.method=heun", "--config.sampling.num_steps=32"]
+# digits.py's UNet before session 12 (configs/digits.py use_16px_unet): the arms published
+# with it keep it, so the blue and time-input studies stay comparable with their tables
+UNET16 = ["--config.model.patch_size=1", "--config.model.channels=16",
+          "--config.model.channel_mult=(1,2,4)"]
 
 # study -> variants {name: (config file, overrides)}, the metrics tabulated, the evaluate metrics.
 # Every variant of a study trains with the same steps x batch.
 STUDIES = {
     "blue": {
         "variants": {
-            # the uniform alpha of every arm (digits.py trains logit-normal since session 12)
-            "iadb (white)": ("configs/digits.py", ["--config.process.alpha_sampling=uniform"]),
+            # the uniform alpha and 16 px UNet of every arm (digits.py since session 12: logit-normal, patched)
+            "iadb (white)": ("configs/digits.py", ["--config.process.alpha_sampling=uniform", *UNET16]),
             "blue only": ("configs/digits_blue.py", []),
             "white->blue fft": ("configs/digits_tv.py", []),
             "white->blue cholesky": ("configs/digits_tv.py", ["--config.noise.root=cholesky"]),
@@ -58,7 +62,8 @@ STUDIES = {
     # for every arm that samples on digits (IADB and time-varying share one input).
     "time_scale": {
         "variants": {f"{arm} x{scale:g}": (config, [f"--config.process.time_scale={scale}",
-                                                    "--config.process.alpha_sampling=uniform"])
+                                                    "--config.process.alpha_sampling=uniform",
+                                                    *UNET16])
                      for arm, config in (("iadb", "configs/digits.py"),
                                          ("tv", "configs/digits_tv.py"),
                                          ("ddpm", "configs/digits_ddim.py"),
@@ -80,6 +85,8 @@ STUDIES = {
     # with a third entry {"sample_from": NAME} trains nothing: it re-samples NAME's
     # checkpoint with its overrides (the sampler levers). Sampling overrides in a trained
     # variant only change its evaluation. A later --config.training.num_steps wins.
+    # Since session 12 the default is the patched UNet with logit-normal alpha (4500 steps);
+    # the rows of the levers table name the code they ran on.
     "levers": {
         "variants": {
             "default": ("configs/digits.py", []),

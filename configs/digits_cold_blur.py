@@ -19,7 +19,7 @@ from configs import digits
 
 
 def get_config():
-  c = digits.get_config()
+  c = digits.use_16px_unet(digits.get_config())
   c.training.num_steps = 2400   # this preset's measured budget (digits.py moved to 3600)
   c.process.name = "cold"
   c.process.alpha_sampling = "uniform"   # digits.py's logit-normal alpha is IADB's lever alone

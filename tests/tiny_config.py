@@ -7,6 +7,7 @@ from configs import digits
 
 def get_config():
   c = digits.get_config()
+  c.model.patch_size = 1
   c.model.channels = 8
   c.model.channel_mult = (1, 2)
   c.model.num_res_blocks = 1
