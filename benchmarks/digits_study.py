@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 HEUN32 = ["--config.sampling.method=heun", "--config.sampling.num_steps=32"]
-# digits.py's UNet before session 12 (configs/digits.py use_16px_unet): the arms published
+# the shared digits recipe's UNet (configs/digits.py get_shared_config): the arms published
 # with it keep it, so the blue and time-input studies stay comparable with their tables
 UNET16 = ["--config.model.patch_size=1", "--config.model.channels=16",
           "--config.model.channel_mult=(1,2,4)"]

@@ -17,7 +17,7 @@ from configs import digits
 
 def time_variant(spec: str, iters: int = 8) -> tuple[float, float]:
   size, ch, mult, nres, attn, batch = spec.split(":")
-  c = digits.use_16px_unet(digits.get_config())   # its specs name the unpatched UNet
+  c = digits.get_shared_config()   # its specs name the unpatched UNet
   c.data.image_size, c.model.channels, c.model.num_res_blocks = int(size), int(ch), int(nres)
   c.model.channel_mult = tuple(int(m) for m in mult.split(","))
   c.model.attn_resolutions = tuple(int(a) for a in attn.split(",")) if attn else ()

@@ -6,9 +6,7 @@ from configs import digits
 
 
 def get_config():
-  c = digits.use_16px_unet(digits.get_config())
+  c = digits.get_shared_config()
   c.noise.kind = "blue"
   c.noise.root = "fft"
-  # IADB's own uniform alpha, as the time-varying preset: the blue study's arms differ in noise only
-  c.process.alpha_sampling = "uniform"
   return c

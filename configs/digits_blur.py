@@ -18,10 +18,9 @@ from configs import digits
 
 
 def get_config():
-  c = digits.use_16px_unet(digits.get_config())
+  c = digits.get_shared_config()
   c.training.num_steps = 2400   # this preset's measured budget (digits.py moved to 3600)
   c.process.name = "blur_diffusion"
-  c.process.alpha_sampling = "uniform"   # digits.py's logit-normal alpha is IADB's lever alone
   c.process.train_steps = 1000
   c.process.basis = "dct"
   c.process.blur_schedule = "quartic"

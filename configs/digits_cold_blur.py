@@ -19,10 +19,9 @@ from configs import digits
 
 
 def get_config():
-  c = digits.use_16px_unet(digits.get_config())
+  c = digits.get_shared_config()
   c.training.num_steps = 2400   # this preset's measured budget (digits.py moved to 3600)
   c.process.name = "cold"
-  c.process.alpha_sampling = "uniform"   # digits.py's logit-normal alpha is IADB's lever alone
   c.process.time_scale = 1.0        # t / T (BUILD_NOTES "Time input study", cold arm)
   c.process.loss = "l1"
   c.degradation.kind = "blur"

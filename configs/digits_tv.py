@@ -10,5 +10,5 @@ from configs import base, digits
 
 
 def get_config():
-  c = base.use_time_varying_blue(digits.use_16px_unet(digits.get_config()))
+  c = base.use_time_varying_blue(digits.get_shared_config())
   return c

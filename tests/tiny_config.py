@@ -6,16 +6,13 @@ from configs import digits
 
 
 def get_config():
-  c = digits.get_config()
-  c.model.patch_size = 1
+  # the shared recipe (16 px UNet, uniform alpha): the tests switch process.name freely
+  c = digits.get_shared_config()
   c.model.channels = 8
   c.model.channel_mult = (1, 2)
   c.model.num_res_blocks = 1
   c.model.attn_resolutions = (8,)
   c.model.norm_groups = 4
-  # The tests switch process.name freely; logit-normal alpha is IADB-only (its own test
-  # is in test_oracles), so the shared tiny config draws alpha uniformly.
-  c.process.alpha_sampling = "uniform"
   c.optim.lr = 1e-3
   c.optim.warmup_steps = 2
   c.optim.ema_decay = 0.9
