@@ -22,18 +22,17 @@ import sys
 import numpy as np
 
 HEUN32 = ["--config.sampling.method=heun", "--config.sampling.num_steps=32"]
-# the shared digits recipe's UNet (configs/digits.py get_shared_config): the arms published
-# with it keep it, so the blue and time-input studies stay comparable with their tables
-UNET16 = ["--config.model.patch_size=1", "--config.model.channels=16",
-          "--config.model.channel_mult=(1,2,4)"]
+# IADB on the shared digits recipe (16 px UNet, uniform alpha): the IADB arms of the studies
+# published with it train it, so their tables stay comparable (configs/digits.py since
+# session 12 is the patched UNet with logit-normal alpha)
+IADB_SHARED = "configs/digits_iadb_shared.py"
 
 # study -> variants {name: (config file, overrides)}, the metrics tabulated, the evaluate metrics.
 # Every variant of a study trains with the same steps x batch.
 STUDIES = {
     "blue": {
         "variants": {
-            # the uniform alpha and 16 px UNet of every arm (digits.py since session 12: logit-normal, patched)
-            "iadb (white)": ("configs/digits.py", ["--config.process.alpha_sampling=uniform", *UNET16]),
+            "iadb (white)": (IADB_SHARED, []),
             "blue only": ("configs/digits_blue.py", []),
             "white->blue fft": ("configs/digits_tv.py", []),
             "white->blue cholesky": ("configs/digits_tv.py", ["--config.noise.root=cholesky"]),
@@ -61,10 +60,8 @@ STUDIES = {
     # issue 15 item 4: the network's time input, t x 1 (the old default) vs t x 1000,
     # for every arm that samples on digits (IADB and time-varying share one input).
     "time_scale": {
-        "variants": {f"{arm} x{scale:g}": (config, [f"--config.process.time_scale={scale}",
-                                                    "--config.process.alpha_sampling=uniform",
-                                                    *UNET16])
-                     for arm, config in (("iadb", "configs/digits.py"),
+        "variants": {f"{arm} x{scale:g}": (config, [f"--config.process.time_scale={scale}"])
+                     for arm, config in (("iadb", IADB_SHARED),
                                          ("tv", "configs/digits_tv.py"),
                                          ("ddpm", "configs/digits_ddim.py"),
                                          ("blur", "configs/digits_blur.py"))
