@@ -13,8 +13,9 @@ import os
 from bluediff import storage
 
 
-def cache_dir(*parts: str) -> str:
-  root = os.environ.get("BLUEDIFF_CACHE") or storage.join(
-      os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bluediff")
+def cache_dir(*parts: str, environ=None) -> str:
+  environ = os.environ if environ is None else environ
+  root = environ.get("BLUEDIFF_CACHE") or storage.join(
+      environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "bluediff")
   return storage.join(root, *parts)
 

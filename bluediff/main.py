@@ -71,12 +71,33 @@ def _init_distributed():
     jax.distributed.initialize()
 
 
+def compilation_cache_dir(environ=os.environ) -> str | None:
+  """Where XLA's persistent compilation cache goes: $JAX_COMPILATION_CACHE_DIR if set,
+  none if $BLUEDIFF_COMPILATION_CACHE is 0, else `jax_cc` under the user cache
+  (`bluediff.cache`; local or gs://). Kept across runs, it lets `--mode=evaluate` after
+  training, a resumed run and a second seed skip recompiling the same programs."""
+  if environ.get("JAX_COMPILATION_CACHE_DIR"):
+    return environ["JAX_COMPILATION_CACHE_DIR"]
+  if environ.get("BLUEDIFF_COMPILATION_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+    return None
+  from bluediff.cache import cache_dir
+  return cache_dir("jax_cc", environ=environ)
+
+
+def _use_compilation_cache():
+  import jax
+  path = compilation_cache_dir()
+  if path and not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", path)
+
+
 def main(argv):
   from absl import logging
   logging.set_verbosity(logging.WARNING)   # Orbax logs every save at INFO
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   _init_distributed()
+  _use_compilation_cache()
   from bluediff.checkpoint import CheckpointMismatchError
   from bluediff.config import ConfigError
   from bluediff.data.sources import DatasetNotPreparedError

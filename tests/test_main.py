@@ -86,3 +86,12 @@ def test_compare_refuses_to_mix_digits_judge_versions(tmp_path):
     compare([a, b], str(tmp_path / "cmp"))
   rescored = run("c", [old, new])                               # the newest evaluation counts
   assert compare([rescored, b], str(tmp_path / "cmp"))["rows"][0]["digits_confident"] == 0.7
+
+
+def test_compilation_cache_goes_to_the_user_cache_unless_chosen_or_switched_off():
+  from bluediff.main import compilation_cache_dir
+  assert compilation_cache_dir({"BLUEDIFF_CACHE": "/c"}) == "/c/jax_cc"
+  assert compilation_cache_dir({"BLUEDIFF_CACHE": "gs://b/c"}) == "gs://b/c/jax_cc"
+  assert compilation_cache_dir({"BLUEDIFF_CACHE": "/c", "JAX_COMPILATION_CACHE_DIR": "/j"}) == "/j"
+  for off in ("0", "false", "OFF"):
+    assert compilation_cache_dir({"BLUEDIFF_CACHE": "/c", "BLUEDIFF_COMPILATION_CACHE": off}) is None
