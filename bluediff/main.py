@@ -85,9 +85,9 @@ def compilation_cache_dir(environ=os.environ) -> str | None:
 
 
 def _use_compilation_cache():
-  import jax
   path = compilation_cache_dir()
-  if path and not jax.config.jax_compilation_cache_dir:
+  if path:   # JAX reads $JAX_COMPILATION_CACHE_DIR itself; then this sets the same path
+    import jax
     jax.config.update("jax_compilation_cache_dir", path)
 
 
