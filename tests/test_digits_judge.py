@@ -174,6 +174,29 @@ def test_negative_controls_move_the_features():
     assert r.frechet_ratio > 3, (name, r.summary())
 
 
+def test_references_are_scored_once_per_judge(judge, digits16, monkeypatch):
+  """A second score reuses the references' features (only the samples go through the
+  judge) and gives the same report; a replaced judge gets its own references."""
+  x = dj.control_sets(16)["blur"][:64]
+  first = dj.evaluate_digits(x, 16)
+  scored, real_score = [], dj.Judge.score
+
+  def counting_score(self, images):
+    scored.append(len(images))
+    return real_score(self, images)
+
+  monkeypatch.setattr(dj.Judge, "score", counting_score)
+  assert dj.evaluate_digits(x, 16) == first
+  assert scored == [64]
+  other = dj.Judge(judge.members, judge.temperature * 2, judge.calibration)
+  monkeypatch.setitem(dj._JUDGES, 16, other)
+  scored.clear()
+  dj.evaluate_digits(x, 16)
+  calibration_half = len(dj.held_out_halves(digits16[3])[0])
+  assert sorted(scored) == sorted([64, calibration_half, len(digits16[0])])
+  assert dj.digits_reference(16).judge is other
+
+
 def test_kernel_judge_reads_real_digits_and_refuses_blends():
   sets = dj.control_sets(16)
   real = kj.evaluate_kernel(sets["held_out_half"], 16)

@@ -494,20 +494,53 @@ def size_matched_frechet(feats: np.ndarray, reference: np.ndarray, pool: np.ndar
   return float(dist), float(floor)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class DigitsReference:
+  """What every score against the digits splits shares, for one judge: the training
+  images [N, S, S, 1] in [-1, 1], the judge's features of the calibration half [181, F]
+  and of the training split [N, F], and the copy threshold (the 5th percentile of real
+  held-out digits' distances to their nearest training image)."""
+  judge: Judge
+  train_images: np.ndarray
+  calibration_features: np.ndarray
+  train_features: np.ndarray
+  copy_threshold: float
+
+
+_REFERENCES: dict[tuple[int, str], DigitsReference] = {}
+
+
+def digits_reference(image_size: int, data_dir: str = "") -> DigitsReference:
+  """The references of `get_judge(image_size)`, scored once per process (a restoration
+  evaluation scores three sets, a study many), again only if the judge was replaced."""
+  judge = get_judge(image_size, data_dir)
+  ref = _REFERENCES.get((image_size, data_dir))
+  if ref is None or ref.judge is not judge:
+    ref = _score_references(judge, image_size, data_dir)
+    _REFERENCES[(image_size, data_dir)] = ref
+  return ref
+
+
+def _score_references(judge: Judge, image_size: int, data_dir: str) -> DigitsReference:
+  x_tr, _ = load_split("digits", "train", image_size, data_dir)
+  x_te, y_te = load_split("digits", "test", image_size, data_dir)
+  cal, _ = held_out_halves(y_te)
+  _, f_cal = judge.score(x_te[cal])
+  _, f_tr = judge.score(x_tr)
+  copy_threshold = np.percentile(nearest_distances(x_te[cal], x_tr), COPY_PERCENTILE)
+  return DigitsReference(judge, x_tr, f_cal, f_tr, float(copy_threshold))
+
+
 def evaluate_digits(samples: np.ndarray, image_size: int, data_dir: str = "",
                     seed: int = 0) -> DigitsReport:
   """Scores samples [N, S, S, 1] in [-1, 1] (or uint8) with the digits judge."""
   samples = as_model_range(samples, image_size)
-  judge = get_judge(image_size, data_dir)
-  x_tr, _ = load_split("digits", "train", image_size, data_dir)
-  x_te, y_te = load_split("digits", "test", image_size, data_dir)
-  cal, _ = held_out_halves(y_te)
+  ref = digits_reference(image_size, data_dir)
+  judge, x_tr, copy_threshold = ref.judge, ref.train_images, ref.copy_threshold
   probs, feats = judge.score(samples)
   pred = probs.argmax(-1)
-  _, f_cal = judge.score(x_te[cal])
-  _, f_tr = judge.score(x_tr)
-  frechet, floor = size_matched_frechet(feats, f_cal, f_tr, np.random.default_rng(seed))
-  copy_threshold = np.percentile(nearest_distances(x_te[cal], x_tr), COPY_PERCENTILE)
+  frechet, floor = size_matched_frechet(feats, ref.calibration_features, ref.train_features,
+                                        np.random.default_rng(seed))
   return DigitsReport(
       num_samples=len(samples),
       confident_share=float(np.mean(probs.max(-1) >= CONFIDENCE)),
