@@ -256,14 +256,15 @@ class Staging:
   """A local directory that mirrors files which grow (logs, event files) of a run dir.
 
   Local run dirs are their own staging (sync is a no-op). For a remote run dir the
-  files live in a temporary local directory and `sync()` uploads each whole, so the
-  remote copy is always a complete prefix of the log.
+  files live in a temporary local directory and `sync()` uploads each changed file
+  whole, so the remote copy is always a complete prefix of the log.
   """
 
   def __init__(self, workdir: PathLike):
     self.remote = is_remote(workdir)
     self.workdir = str(run_path(workdir))
     self.local = tempfile.mkdtemp(prefix="bluediff-staging-") if self.remote else self.workdir
+    self._uploaded: dict[str, tuple[int, int]] = {}   # relative path -> (size, mtime_ns) sent
 
   def path(self, *parts: str) -> str:
     """The local path of a staged file (its directory exists)."""
@@ -306,15 +307,24 @@ class Staging:
       f.writelines(kept)
     return open(path, "a")
 
-  def sync(self) -> None:
+  def sync(self) -> list[str]:
+    """Uploads the staged files changed since their last upload; their relative paths."""
     if not self.remote:
-      return
+      return []
+    sent = []
     for d, _, files in os.walk(self.local):
       for f in files:
         full = os.path.join(d, f)
         rel = os.path.relpath(full, self.local)
+        st = os.stat(full)   # before the read: a write in between is sent again next time
+        stamp = (st.st_size, st.st_mtime_ns)
+        if self._uploaded.get(rel) == stamp:
+          continue
         with open(full, "rb") as fh:
           write_bytes(join(self.workdir, *rel.split(os.sep)), fh.read())
+        self._uploaded[rel] = stamp
+        sent.append(rel)
+    return sent
 
   def close(self) -> None:
     self.sync()

@@ -29,16 +29,20 @@ class MetricWriter:
   """TensorBoard event files plus a JSON-lines log; a no-op off the chief process.
 
   Both are written in a local staging directory (the run dir itself when it is local)
-  and uploaded whole by `sync()` (object storage has no append). On resume the log
-  is cut back to the restored step, and TensorBoard is told to drop later events, so
-  a run killed after its last checkpoint leaves no orphaned points.
+  and uploaded whole by `sync()` (object storage has no append), at most every
+  `sync_every_s` unless forced: a long run's log grows, and re-sending it every
+  `log_every` steps would cost more than the steps. On resume the log is cut back to
+  the restored step, and TensorBoard is told to drop later events, so a run killed
+  after its last checkpoint leaves no orphaned points.
   """
 
-  def __init__(self, workdir: str, enabled: bool, resume_step: int = 0):
+  def __init__(self, workdir: str, enabled: bool, resume_step: int = 0,
+               sync_every_s: float = 30.0):
     self.enabled = enabled
     if not enabled:
       return
     from tensorboardX import SummaryWriter
+    self.sync_every_s, self._last_sync = sync_every_s, -float("inf")
     self._staging = storage.Staging(workdir)
     self._jsonl = self._staging.open_log("metrics.jsonl", lambda r: r["step"] <= resume_step)
     self._tb = SummaryWriter(self._staging.dir("tb"), purge_step=resume_step or None)
@@ -51,11 +55,16 @@ class MetricWriter:
     self._jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
     self._jsonl.flush()
 
-  def sync(self) -> None:
-    """Uploads the logs as whole objects (a no-op for a local run dir)."""
+  def sync(self, force: bool = False) -> None:
+    """Flushes the logs; uploads those changed (a no-op for a local run dir) if forced
+    (at a checkpoint, so a resumed run's log reaches its restored step) or if the last
+    upload is `sync_every_s` old."""
     if self.enabled:
       self._tb.flush()
-      self._staging.sync()
+      now = time.monotonic()
+      if force or now - self._last_sync >= self.sync_every_s:
+        self._staging.sync()
+        self._last_sync = now
 
   def close(self) -> None:
     if self.enabled:
@@ -199,7 +208,7 @@ def _train_loop(exp: Experiment, ckpt: Checkpointer, workdir: str) -> tuple[dict
                                    f"checkpoint: {ckpt.latest_step()} (rerun resumes from it; "
                                    f"or set training.on_nan=skip)")
         writer.write(done, last)
-        writer.sync()
+        writer.sync(force=saving)
         bar.set_postfix(loss=f"{last['loss']:.4f}", img_s=f"{last['images_per_sec']:.0f}")
         t0, last_log_step = time.perf_counter(), done
       if saving:

@@ -154,6 +154,38 @@ def _metrics(path):
   return {r["step"]: r["loss"] for r in map(json.loads, storage.read_text(path).splitlines())}
 
 
+def test_logs_upload_only_what_changed_and_at_most_every_interval(gcs):
+  """Object storage has no append, so a log is re-sent whole: only when it changed, and
+  by the training loop at most every sync_every_s unless forced (at a checkpoint)."""
+  from bluediff.train import MetricWriter
+  wd = gcs.path("logs")
+  staging = storage.Staging(wd)
+  log = staging.open_log("metrics.jsonl", lambda r: True)
+  log.write('{"step": 1}\n')
+  log.flush()
+  assert staging.sync() == ["metrics.jsonl"]
+  assert staging.sync() == []                      # unchanged: nothing sent
+  log.write('{"step": 2}\n')
+  log.flush()
+  assert staging.sync() == ["metrics.jsonl"]       # grown: sent whole
+  assert storage.read_text(storage.join(wd, "metrics.jsonl")) == '{"step": 1}\n{"step": 2}\n'
+  log.close()
+  staging.close()
+
+  steps = lambda: [r["step"] for r in map(json.loads, storage.read_text(  # noqa: E731
+      storage.join(wd, "metrics.jsonl")).splitlines())]
+  writer = MetricWriter(wd, True, resume_step=2, sync_every_s=3600.0)
+  writer.write(3, {"loss": 1.0})
+  writer.sync()                                    # the first upload is never held back
+  writer.write(4, {"loss": 1.0})
+  writer.sync()                                    # within the interval: held back
+  assert steps() == [1, 2, 3]
+  writer.write(5, {"loss": 1.0})
+  writer.sync(force=True)                          # a checkpoint's: sent at once
+  assert steps() == [1, 2, 3, 4, 5]
+  writer.close()
+
+
 def test_train_and_resume_in_process_on_gs(gcs, tiny_config):
   """The fast suite's whole-run check: the training loop writes everything to gs:// (none
   of it to a local `gs:` folder), a rerun with more steps resumes from gs://, and the log
