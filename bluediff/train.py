@@ -61,7 +61,7 @@ class MetricWriter:
     upload is `sync_every_s` old."""
     if self.enabled:
       self._tb.flush()
-      now = time.monotonic()
+      now = time.perf_counter()
       if force or now - self._last_sync >= self.sync_every_s:
         self._staging.sync()
         self._last_sync = now
