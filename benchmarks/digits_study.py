@@ -3,6 +3,8 @@
     python benchmarks/digits_study.py --study=blue --steps=1200 --seeds=0,1,2 --out=runs/study_blue
     python benchmarks/digits_study.py --study=time_scale --steps=1200 --out=runs/study_time \
         --keep_samples=docs/studies/time_scale
+    python benchmarks/digits_study.py --study=budget --steps=20000 --budget_s=375 --seeds=0,1 \
+        --out=runs/budget    # every arm trains 375 s of loop; the table adds steps and seconds
 
 Each run is the real command line (`python -m bluediff.main` train, then
 evaluate with the digits metric and spectra); runs already finished are
@@ -260,6 +262,7 @@ def main():
            f"per seed)", "",
            "| variant | steps | train s | " + " | ".join(metrics) + " | passes |",
            "|---" * (len(metrics) + 4) + "|"]
+
   def per_seed(rows, key, fmt):
     return " / ".join(format(r[key], fmt) if r.get(key) is not None else "-" for r in rows)
   for name, rows in results.items():

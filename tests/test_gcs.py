@@ -172,8 +172,10 @@ def test_logs_upload_only_what_changed_and_at_most_every_interval(gcs):
   log.close()
   staging.close()
 
-  steps = lambda: [r["step"] for r in map(json.loads, storage.read_text(  # noqa: E731
-      storage.join(wd, "metrics.jsonl")).splitlines())]
+  def steps():
+    return [r["step"] for r in map(json.loads, storage.read_text(
+        storage.join(wd, "metrics.jsonl")).splitlines())]
+
   writer = MetricWriter(wd, True, resume_step=2, sync_every_s=3600.0)
   writer.write(3, {"loss": 1.0})
   writer.sync()                                    # the first upload is never held back

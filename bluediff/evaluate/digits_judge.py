@@ -497,8 +497,8 @@ def size_matched_frechet(feats: np.ndarray, reference: np.ndarray, pool: np.ndar
 @dataclasses.dataclass(frozen=True, eq=False)
 class DigitsReference:
   """What every score against the digits splits shares, for one judge: the training
-  images [N, S, S, 1] in [-1, 1], the judge's features of the calibration half [181, F]
-  and of the training split [N, F], and the copy threshold (the 5th percentile of real
+  images [N, S, S, 1] in [-1, 1], the judge's features of the calibration half [M, F]
+  (M = 178 at 16 px) and of the training split [N, F], and the copy threshold (the 5th percentile of real
   held-out digits' distances to their nearest training image)."""
   judge: Judge
   train_images: np.ndarray
@@ -536,8 +536,7 @@ def evaluate_digits(samples: np.ndarray, image_size: int, data_dir: str = "",
   """Scores samples [N, S, S, 1] in [-1, 1] (or uint8) with the digits judge."""
   samples = as_model_range(samples, image_size)
   ref = digits_reference(image_size, data_dir)
-  judge, x_tr, copy_threshold = ref.judge, ref.train_images, ref.copy_threshold
-  probs, feats = judge.score(samples)
+  probs, feats = ref.judge.score(samples)
   pred = probs.argmax(-1)
   frechet, floor = size_matched_frechet(feats, ref.calibration_features, ref.train_features,
                                         np.random.default_rng(seed))
@@ -547,10 +546,10 @@ def evaluate_digits(samples: np.ndarray, image_size: int, data_dir: str = "",
       class_shares=[float(np.mean(pred == c)) for c in range(10)],
       frechet=frechet,
       frechet_floor=floor,
-      copy_rate=float(np.mean(nearest_distances(samples, x_tr) < copy_threshold)),
+      copy_rate=float(np.mean(nearest_distances(samples, ref.train_images) < ref.copy_threshold)),
       judge_version=JUDGE_VERSION,
-      judge_ece=float(judge.calibration["ece"]),
-      judge_accuracy=float(judge.calibration["accuracy"]))
+      judge_ece=float(ref.judge.calibration["ece"]),
+      judge_accuracy=float(ref.judge.calibration["accuracy"]))
 
 
 def main(argv=None):
